@@ -1,0 +1,107 @@
+"""Settings from the environment, with the infrastructure plan's variable names.
+
+The same code runs embedded (`make dev`), in containers (docker-compose) and on Cloud Run; only the
+environment differs. Every field can be set by its upper-case name, e.g. POSTGRES_CONTENT_HOST.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # db_content: Postgres + pgvector, owned by content_svc (the ingest worker writes books into it).
+    postgres_content_host: str = "127.0.0.1"
+    postgres_content_port: int = 5433
+    postgres_content_db: str = "db_content"
+    postgres_content_user: str = "postgres"
+    postgres_content_password: SecretStr = SecretStr("")
+
+    # db_user: Postgres, owned by user_svc.
+    postgres_user_host: str = "127.0.0.1"
+    postgres_user_port: int = 5434
+    postgres_user_db: str = "db_user"
+    postgres_user_user: str = "postgres"
+    postgres_user_password: SecretStr = SecretStr("")
+
+    db_pool_min_size: int = 1
+    db_pool_max_size: int = 10
+
+    # Celery broker and the content read cache.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    cache_enabled: bool = True
+    cache_ttl_seconds: int = 600
+
+    # Raw uploads: file:///abs/folder locally, gs://bucket/prefix in production.
+    storage_url: str = "file:///tmp/teaching-uploads"
+    # Optional GCS endpoint override (the local GCS emulator in tests).
+    storage_gcs_endpoint: str = ""
+
+    # gRPC listeners.
+    bind_host: str = "127.0.0.1"
+    content_port: int = 50051
+    user_port: int = 50052
+    ingest_port: int = 50053
+    grpc_max_workers: int = 32
+    # Largest gRPC message a service accepts (upload chunks are at most 1 MiB).
+    grpc_max_message_bytes: int = 4 * 1024 * 1024
+    # Seconds in-flight calls get to finish on SIGTERM.
+    shutdown_grace_seconds: float = 10.0
+
+    # Auth (DESIGN.md §3): HS256 with a shared secret in development, RS256 public key in production.
+    jwt_algorithm: str = "HS256"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_public_key: str = ""
+    jwt_issuer: str = "teaching-dev"
+    jwt_audience: str = "teaching-api"
+    # Signs opaque page tokens so clients cannot forge them.
+    page_token_secret: SecretStr = SecretStr("dev-page-token-secret")
+
+    # Embeddings (content_svc and the ingest worker must agree).
+    embedder: str = "hashing"
+    embedding_dimension: int = 384
+    embedding_model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embedding_api_url: str = ""
+    embedding_api_key: SecretStr = SecretStr("")
+
+    # Ingest limits.
+    upload_max_bytes: int = 200 * 1024 * 1024
+    upload_chunk_max_bytes: int = 1024 * 1024
+
+    log_level: str = Field(default="INFO")
+
+    def content_conninfo(self) -> str:
+        return _conninfo(
+            self.postgres_content_host,
+            self.postgres_content_port,
+            self.postgres_content_db,
+            self.postgres_content_user,
+            self.postgres_content_password.get_secret_value(),
+        )
+
+    def user_conninfo(self) -> str:
+        return _conninfo(
+            self.postgres_user_host,
+            self.postgres_user_port,
+            self.postgres_user_db,
+            self.postgres_user_user,
+            self.postgres_user_password.get_secret_value(),
+        )
+
+
+def _conninfo(host: str, port: int, dbname: str, user: str, password: str) -> str:
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(host=host, port=port, dbname=dbname, user=user, password=password or None)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""ContentService: books, their structure, retrievable passages and pedagogy strategies (db_content)."""

@@ -1,0 +1,1 @@
+"""IngestService: streamed PDF uploads, stored and handed to Celery workers that build books."""

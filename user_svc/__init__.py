@@ -1,0 +1,1 @@
+"""UserService: teacher profiles and class artifacts with history (db_user)."""
