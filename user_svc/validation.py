@@ -1,0 +1,219 @@
+"""Checks on UserService requests: shapes, ids and size limits (user_svc/limits.py).
+
+Every check collects violations with AIP field paths (e.g. `artifact.quiz.questions[3].prompt`) so
+one INVALID_ARGUMENT reports all of them; callers raise before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from uuid import UUID
+
+from google.protobuf.message import Message
+from teaching.user.v1 import user_service_pb2 as pb
+
+from common.errors import InvalidArgument
+from user_svc import limits
+
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+_FOREIGN_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+class Violations:
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+
+    def add(self, field: str, why: str) -> None:
+        self.found.setdefault(field, why)
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            raise InvalidArgument(dict(self.found))
+
+
+def parse_uuid(value: str, field: str) -> UUID:
+    """A UUID id from a request; InvalidArgument naming the field otherwise."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidArgument({field: "must be a UUID" if value else "is required"}) from None
+
+
+def text(v: Violations, value: str, field: str, max_chars: int, *, required: bool = False) -> None:
+    if required and not value.strip():
+        v.add(field, "is required")
+    elif len(value) > max_chars:
+        v.add(field, f"is {len(value)} characters; at most {max_chars} allowed")
+    elif "\x00" in value:
+        v.add(field, "must not contain NUL characters")
+
+
+def text_list(
+    v: Violations, values: Sequence[str], field: str, *, max_items: int = limits.LIST_MAX_ITEMS,
+    max_chars: int = limits.SHORT_TEXT_MAX_CHARS,
+) -> None:
+    if len(values) > max_items:
+        v.add(field, f"has {len(values)} entries; at most {max_items} allowed")
+        return
+    for index, value in enumerate(values):
+        text(v, value, f"{field}[{index}]", max_chars, required=True)
+
+
+def uuid_text(v: Violations, value: str, field: str, *, required: bool = True) -> None:
+    if not value and not required:
+        return
+    try:
+        UUID(value)
+    except ValueError:
+        v.add(field, "must be a UUID" if value else "is required")
+
+
+def foreign_id(v: Violations, value: str, field: str, *, required: bool) -> None:
+    """Ids content_svc owns (atoms, nodes, strategies) are opaque to us: short, URL-safe."""
+    if not value:
+        if required:
+            v.add(field, "is required")
+    elif len(value) > limits.FOREIGN_ID_MAX_CHARS or not _FOREIGN_ID.match(value):
+        v.add(field, f"must be an id of at most {limits.FOREIGN_ID_MAX_CHARS} letters, digits, '_', '-', '.', ':'")
+
+
+def mask_paths(v: Violations, paths: Iterable[str], allowed: Sequence[str]) -> list[str]:
+    """The distinct paths in order; an empty mask or an unknown path is a violation."""
+    distinct = list(dict.fromkeys(paths))
+    if not distinct:
+        v.add("update_mask", f"is required: name the fields to change among {', '.join(allowed)}")
+    for path in distinct:
+        if path not in allowed:
+            v.add("update_mask", f"unknown or read-only path {path!r}; allowed: {', '.join(allowed)}")
+    return distinct
+
+
+# Profiles
+
+
+def profile_fields(v: Violations, profile: pb.TeacherProfile, paths: Iterable[str]) -> None:
+    for path in paths:
+        field = f"profile.{path}"
+        if path == "display_name":
+            text(v, profile.display_name, field, limits.DISPLAY_NAME_MAX_CHARS)
+        elif path == "grade_levels":
+            text_list(v, profile.grade_levels, field)
+        elif path == "subjects":
+            text_list(v, profile.subjects, field)
+        elif path == "language":
+            if profile.language and (
+                len(profile.language) > limits.LANGUAGE_TAG_MAX_CHARS or not _LANGUAGE_TAG.match(profile.language)
+            ):
+                v.add(field, "must be a BCP-47 language tag such as 'en' or 'es-MX' (or empty)")
+        elif path == "default_pedagogy_strategy_id":
+            foreign_id(v, profile.default_pedagogy_strategy_id, field, required=False)
+        elif path == "active_books":
+            _active_books(v, profile.active_books, field)
+
+
+def _active_books(v: Violations, books: Sequence[pb.ActiveBook], field: str) -> None:
+    if len(books) > limits.LIST_MAX_ITEMS:
+        v.add(field, f"has {len(books)} entries; at most {limits.LIST_MAX_ITEMS} allowed")
+        return
+    seen: set[str] = set()
+    for index, book in enumerate(books):
+        entry = f"{field}[{index}]"
+        uuid_text(v, book.book_id, f"{entry}.book_id")
+        if book.book_id and book.book_id.lower() in seen:
+            v.add(f"{entry}.book_id", "appears twice")
+        seen.add(book.book_id.lower())
+        foreign_id(v, book.current_node_id, f"{entry}.current_node_id", required=False)
+        if not 0 <= book.current_page <= limits.PAGE_NUMBER_MAX:
+            v.add(f"{entry}.current_page", f"must be between 0 (unset) and {limits.PAGE_NUMBER_MAX}")
+
+
+# Artifacts
+
+BODY_FIELD = {
+    pb.ARTIFACT_KIND_QUIZ: "quiz",
+    pb.ARTIFACT_KIND_LESSON_PLAN: "lesson_plan",
+    pb.ARTIFACT_KIND_WORKSHEET: "worksheet",
+}
+
+
+def body(v: Violations, message: Message, field: str) -> None:
+    """The body message `message` (Quiz, LessonPlan or Worksheet) at path `field`."""
+    size = message.ByteSize()
+    if size > limits.BODY_MAX_BYTES:
+        v.add(field, f"is {size} bytes serialized; at most {limits.BODY_MAX_BYTES} allowed")
+        return
+    if isinstance(message, pb.Quiz):
+        _quiz(v, message, field)
+    elif isinstance(message, pb.LessonPlan):
+        _lesson_plan(v, message, field)
+    elif isinstance(message, pb.Worksheet):
+        _worksheet(v, message, field)
+
+
+def _entries(v: Violations, entries: Sequence[Message], field: str) -> bool:
+    if len(entries) > limits.BODY_ENTRIES_MAX:
+        v.add(field, f"has {len(entries)} entries; at most {limits.BODY_ENTRIES_MAX} allowed")
+        return False
+    return True
+
+
+def _quiz(v: Violations, quiz: pb.Quiz, field: str) -> None:
+    if not _entries(v, quiz.questions, f"{field}.questions"):
+        return
+    long = limits.LONG_TEXT_MAX_CHARS
+    for index, question in enumerate(quiz.questions):
+        at = f"{field}.questions[{index}]"
+        text(v, question.prompt, f"{at}.prompt", long, required=True)
+        text(v, question.answer, f"{at}.answer", long)
+        text(v, question.explanation, f"{at}.explanation", long)
+        if question.choices:
+            text_list(v, question.choices, f"{at}.choices")
+            if len(question.choices) < 2:
+                v.add(f"{at}.choices", "a multiple-choice question needs at least 2 choices (none for open ones)")
+            elif not 0 <= question.correct_choice_index < len(question.choices):
+                v.add(f"{at}.correct_choice_index", f"must index one of the {len(question.choices)} choices")
+
+
+def _lesson_plan(v: Violations, plan: pb.LessonPlan, field: str) -> None:
+    text_list(v, plan.objectives, f"{field}.objectives")
+    text_list(v, plan.materials, f"{field}.materials")
+    if not _entries(v, plan.activities, f"{field}.activities"):
+        return
+    for index, activity in enumerate(plan.activities):
+        at = f"{field}.activities[{index}]"
+        text(v, activity.title, f"{at}.title", limits.TITLE_MAX_CHARS, required=True)
+        text(v, activity.description, f"{at}.description", limits.LONG_TEXT_MAX_CHARS)
+        if not 0 <= activity.duration_minutes <= limits.LESSON_ACTIVITY_MAX_MINUTES:
+            v.add(f"{at}.duration_minutes", f"must be between 0 and {limits.LESSON_ACTIVITY_MAX_MINUTES}")
+
+
+def _worksheet(v: Violations, sheet: pb.Worksheet, field: str) -> None:
+    text(v, sheet.instructions, f"{field}.instructions", limits.LONG_TEXT_MAX_CHARS)
+    if not _entries(v, sheet.items, f"{field}.items"):
+        return
+    for index, item in enumerate(sheet.items):
+        at = f"{field}.items[{index}]"
+        text(v, item.prompt, f"{at}.prompt", limits.LONG_TEXT_MAX_CHARS, required=True)
+        text(v, item.answer, f"{at}.answer", limits.LONG_TEXT_MAX_CHARS)
+
+
+def book_ids(v: Violations, ids: Sequence[str], field: str) -> None:
+    if len(ids) > limits.LIST_MAX_ITEMS:
+        v.add(field, f"has {len(ids)} entries; at most {limits.LIST_MAX_ITEMS} allowed")
+        return
+    seen: set[str] = set()
+    for index, book_id in enumerate(ids):
+        uuid_text(v, book_id, f"{field}[{index}]")
+        if book_id.lower() in seen:
+            v.add(f"{field}[{index}]", "appears twice")
+        seen.add(book_id.lower())
+
+
+def atom_references(v: Violations, refs: Sequence[pb.AtomReference], field: str) -> None:
+    if len(refs) > limits.LIST_MAX_ITEMS:
+        v.add(field, f"has {len(refs)} entries; at most {limits.LIST_MAX_ITEMS} allowed")
+        return
+    for index, ref in enumerate(refs):
+        uuid_text(v, ref.book_id, f"{field}[{index}].book_id")
+        foreign_id(v, ref.atom_id, f"{field}[{index}].atom_id", required=True)
