@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
+
+from common.db import user_pool
 from common.migrations import apply_migrations
+from common.pagination import PageTokens
 from common.server import ServiceServer, configure_logging
 from common.settings import get_settings
-from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
 from user_svc.api import UserServicer
+from user_svc.domain import UserDomain
+from user_svc.store import UserStore
 
 SERVICE_NAME = user_service_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
 
@@ -15,12 +20,15 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings)
     apply_migrations("user", settings)
-    servicer = UserServicer()
+    pool = user_pool(settings)
+    page_tokens = PageTokens(settings.page_token_secret.get_secret_value().encode())
+    servicer = UserServicer(UserDomain(UserStore(pool), page_tokens))
     ServiceServer(
         settings,
         port=settings.user_port,
         service_names=[SERVICE_NAME],
         register=lambda server: user_service_pb2_grpc.add_UserServiceServicer_to_server(servicer, server),
+        on_stop=pool.close,
     ).serve_forever()
 
 
