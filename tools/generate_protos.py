@@ -20,6 +20,9 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOTS = [ROOT / "protos", ROOT / "third_party" / "protos"]
 WELL_KNOWN = Path(grpc_tools.__file__).parent / "_proto"
+# Not ours but in the descriptor set: Envoy's transcoder renders error details (BadRequest, ...) only
+# for types it can resolve there.
+DESCRIPTOR_EXTRAS = ["google/rpc/status.proto", "google/rpc/error_details.proto"]
 
 
 def our_protos() -> list[str]:
@@ -27,10 +30,10 @@ def our_protos() -> list[str]:
     return sorted(str(p.relative_to(base)) for p in base.rglob("*.proto"))
 
 
-def run_protoc(*args: str) -> None:
+def run_protoc(*args: str, extra_inputs: tuple[str, ...] = ()) -> None:
     includes = [f"-I{p}" for p in [*PROTO_ROOTS, WELL_KNOWN]]
     # protoc.main wants argv[0]; the plugins must be on PATH (they sit next to this interpreter).
-    code = protoc.main(["protoc", *includes, *args, *our_protos()])
+    code = protoc.main(["protoc", *includes, *args, *our_protos(), *extra_inputs])
     if code != 0:
         raise SystemExit(f"protoc failed ({code}) for {args}")
 
@@ -49,7 +52,10 @@ def generate(out: Path) -> None:
         bp_out.mkdir()
         run_protoc(f"--python_out={grpc_out}", f"--pyi_out={grpc_out}", f"--grpc_python_out={grpc_out}")
         run_protoc(f"--python_betterproto_out={bp_out}")
-        run_protoc(f"--descriptor_set_out={out / 'descriptors.binpb'}", "--include_imports")
+        run_protoc(
+            f"--descriptor_set_out={out / 'descriptors.binpb'}", "--include_imports",
+            extra_inputs=tuple(DESCRIPTOR_EXTRAS),
+        )
 
         for name in ["teaching", "teaching_betterproto"]:
             shutil.rmtree(out / name, ignore_errors=True)
@@ -58,6 +64,20 @@ def generate(out: Path) -> None:
         shutil.copytree(bp_out, out / "teaching_betterproto")
         (out / "teaching_betterproto" / "py.typed").touch()
         (out / "teaching" / "py.typed").touch()
+
+
+def differences(expected: Path, actual: Path) -> list[str]:
+    """Relative paths that differ between two generated trees (missing on either side included)."""
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in root.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        }
+
+    left, right = files(expected), files(actual)
+    return sorted(name for name in left.keys() | right.keys() if left.get(name) != right.get(name))
 
 
 def main() -> None:
