@@ -10,7 +10,6 @@ from psycopg_pool import ConnectionPool
 
 from common.settings import Settings
 
-
 Configure = Callable[[Connection[TupleRow]], None]
 
 

@@ -7,9 +7,10 @@ turns `ServiceError`s raised anywhere below the handler into gRPC statuses with 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -17,6 +18,12 @@ from common.auth import Identity, TokenVerifier, reset_identity, set_identity
 from common.errors import ServiceError, Unauthenticated
 
 log = logging.getLogger(__name__)
+
+# grpc-stubs makes ServerInterceptor generic; at run time it is not subscriptable.
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+else:
+    _ServerInterceptor = grpc.ServerInterceptor
 
 OPEN_SERVICES = (
     "/grpc.health.v1.Health/",
@@ -50,17 +57,16 @@ def _wrap_stream_response(behavior: Callable[..., Any], identity: Identity | Non
         except ServiceError as error:
             _abort(context, error)
         finally:
-            try:
+            # A generator finalised in another context has nothing to restore.
+            with contextlib.suppress(ValueError):
                 reset_identity(token)
-            except ValueError:  # generator finalised in another context; nothing to restore
-                pass
 
     return wrapped
 
 
 def _with_behavior(
-    handler: grpc.RpcMethodHandler, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
-) -> grpc.RpcMethodHandler:
+    handler: grpc.RpcMethodHandler[Any, Any], wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> grpc.RpcMethodHandler[Any, Any]:
     deserialize, serialize = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(wrap(handler.unary_unary), deserialize, serialize)
@@ -68,18 +74,19 @@ def _with_behavior(
         return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream), deserialize, serialize)
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(wrap(handler.stream_unary), deserialize, serialize)
+    assert handler.stream_stream is not None
     return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream), deserialize, serialize)
 
 
-class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class AuthInterceptor(_ServerInterceptor):
     def __init__(self, verifier: TokenVerifier) -> None:
         self._verifier = verifier
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
@@ -91,7 +98,8 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         failure: ServiceError | None = None
         try:
             metadata = dict(handler_call_details.invocation_metadata or ())
-            identity = self._verifier.verify_header(metadata.get("authorization"))
+            header = metadata.get("authorization")
+            identity = self._verifier.verify_header(header if isinstance(header, str) else None)
         except Unauthenticated as error:
             failure = error
 

@@ -29,7 +29,9 @@ def banner(stack: Stack) -> str:
         f"  IngestService    grpc 127.0.0.1:{p.ingest}",
     ]
     if stack.with_envoy:
-        lines += [f"  Envoy            http://127.0.0.1:{p.envoy}  (gRPC, gRPC-Web, JSON; admin 127.0.0.1:{p.envoy_admin})"]
+        lines.append(
+            f"  Envoy            http://127.0.0.1:{p.envoy}  (gRPC, gRPC-Web, JSON; admin 127.0.0.1:{p.envoy_admin})"
+        )
     lines += [
         f"  Postgres 16      127.0.0.1:{p.postgres}  databases db_content (pgvector), db_user; user postgres",
         f"  Redis            127.0.0.1:{p.redis}",

@@ -20,7 +20,7 @@ SUPERUSER = "postgres"
 
 
 def bin_path(tool: str) -> Path:
-    return POSTGRES_BIN_PATH / tool
+    return Path(POSTGRES_BIN_PATH) / tool
 
 
 def _run_as() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -111,7 +112,9 @@ class Stack:
         self._lock_file: IO[str] | None = None
         self._pg_user: str | None = None
         self.env = self._environment(extra_env or {})
-        self.settings = Settings(**{k.lower(): v for k, v in self.env.items() if k.lower() in Settings.model_fields})
+        self.settings = Settings.model_validate(
+            {k.lower(): v for k, v in self.env.items() if k.lower() in Settings.model_fields}
+        )
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -279,10 +282,8 @@ class Stack:
     def kill_process(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send `sig` to the process group (a Celery worker's children included) and reap it."""
         proc = self._procs.pop(name)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         proc.wait(30)
         self._close_log(name)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-
-from common.auth import mint_token
-from devstack import Stack, StackPorts
 from teaching.content.v1 import content_service_pb2_grpc
 from teaching.ingest.v1 import ingest_service_pb2_grpc
 from teaching.user.v1 import user_service_pb2_grpc
+
+from common.auth import mint_token
+from devstack import Stack, StackPorts
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -87,3 +87,13 @@ def corpus() -> Path:
 
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

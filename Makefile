@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make dev` runs the suite, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+USER ?= t1
+ROLE ?= teacher
+
+.PHONY: dev test lint typecheck pytest gen token install bench backup-user restore-user clean-data
+
+# The virtual environment, from pinned versions (requirements.lock), rebuilt when the pins change.
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip >/dev/null
+	@$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+dev: $(STAMP)
+	@$(PY) -m devstack up
+
+token: $(STAMP)
+	@$(PY) -m devstack token --user "$(USER)" --role "$(ROLE)"
+
+gen: $(STAMP)
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/generate_protos.py
+
+lint: $(STAMP)
+	@$(VENV)/bin/buf lint
+	@$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc devstack tools
+
+pytest: $(STAMP)
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	@$(PY) -m bench
+
+clean-data:
+	rm -rf .devdata
