@@ -20,6 +20,8 @@ def open_pool(
     pool: ConnectionPool[Connection[TupleRow]] = ConnectionPool(
         conninfo,
         configure=configure,
+        # Validate on checkout so a Postgres restart costs a reconnect, not a failed call.
+        check=ConnectionPool.check_connection,
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         name=name,

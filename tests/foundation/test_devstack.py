@@ -1,0 +1,92 @@
+"""The embedded stack as a person uses it: tokens, one instance per data folder, restarts, migrations."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+
+from common.migrations import apply_migrations
+from devstack import Stack
+from teaching.content.v1 import content_service_pb2, content_service_pb2_grpc
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def devstack_cli(stack: Stack, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEVSTACK_DATA": str(stack.data_dir)}
+    return subprocess.run([sys.executable, "-m", "devstack", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_make_token_prints_a_token_the_running_suite_accepts(stack: Stack) -> None:
+    env = {**os.environ, "DEVSTACK_DATA": str(stack.data_dir)}
+    result = subprocess.run(["make", "-s", "token", "USER=token-user", "ROLE=admin"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    with grpc.insecure_channel(stack.address("content")) as channel:
+        stub = content_service_pb2_grpc.ContentServiceStub(channel)
+        try:
+            stub.ListBooks(content_service_pb2.ListBooksRequest(), metadata=[("authorization", f"Bearer {token}")])
+        except grpc.RpcError as error:
+            assert error.code() != grpc.StatusCode.UNAUTHENTICATED, error.details()
+
+
+def test_a_second_instance_on_the_same_data_refuses_to_start(stack: Stack) -> None:
+    result = devstack_cli(stack, "up", "--no-envoy")
+    assert result.returncode == 1
+    assert "already running" in result.stderr
+    # ...and the first one is untouched.
+    assert stack.dead_processes() == []
+
+
+def test_migrations_are_applied_once_and_enable_pgvector(stack: Stack) -> None:
+    assert apply_migrations("content", stack.settings) == []
+    assert apply_migrations("user", stack.settings) == []
+    with psycopg.connect(stack.settings.content_conninfo()) as conn:
+        row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    assert row is not None
+
+
+def test_sigterm_stops_a_service_cleanly_and_it_comes_back(stack: Stack) -> None:
+    proc = stack._procs["user"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    stack.stop_process("user")
+    stack.start_process("user")
+    assert "user" not in stack.dead_processes()
+
+
+def test_postgres_restart_keeps_acknowledged_writes(stack: Stack) -> None:
+    with psycopg.connect(stack.settings.user_conninfo(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS restart_probe (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO restart_probe VALUES (42) ON CONFLICT DO NOTHING")
+    stack.restart_process("postgres")
+    with psycopg.connect(stack.settings.user_conninfo(), autocommit=True) as conn:
+        assert conn.execute("SELECT id FROM restart_probe").fetchall() == [(42,)]
+        conn.execute("DROP TABLE restart_probe")
+
+
+def test_services_answer_from_the_database_after_it_restarted(stack: Stack, auth) -> None:
+    from teaching.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
+    from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
+
+    stack.restart_process("postgres")
+    admin = auth("restart-admin", "admin")
+    with grpc.insecure_channel(stack.address("content")) as channel:
+        content_service_pb2_grpc.ContentServiceStub(channel).ListBooks(
+            content_service_pb2.ListBooksRequest(), metadata=admin, timeout=10)
+    with grpc.insecure_channel(stack.address("user")) as channel:
+        profile = user_service_pb2_grpc.UserServiceStub(channel).GetProfile(
+            user_service_pb2.GetProfileRequest(), metadata=admin, timeout=10).profile
+        assert profile.user_id == "restart-admin"
+    with grpc.insecure_channel(stack.address("ingest")) as channel:
+        ingest_service_pb2_grpc.IngestServiceStub(channel).ListIngestJobs(
+            ingest_service_pb2.ListIngestJobsRequest(), metadata=admin, timeout=10)
