@@ -18,16 +18,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from common.auth import TokenVerifier
+from common.interceptor import AuthInterceptor
+from common.settings import Settings
+
 # Every server's descriptor pool holds the whole suite's contracts, so reflection can resolve any of
 # our symbols: grpcurl through Envoy (whose reflection route reaches one server) can describe and
 # call all three services.
 from teaching.content.v1 import content_service_pb2 as _content  # noqa: F401
 from teaching.ingest.v1 import ingest_service_pb2 as _ingest  # noqa: F401
 from teaching.user.v1 import user_service_pb2 as _user  # noqa: F401
-
-from common.auth import TokenVerifier
-from common.interceptor import AuthInterceptor
-from common.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-from teaching.content.v1 import content_service_pb2_grpc
-from teaching.ingest.v1 import ingest_service_pb2_grpc
-from teaching.user.v1 import user_service_pb2_grpc
 
 from common.auth import mint_token
 from devstack import Stack, StackPorts
+from teaching.content.v1 import content_service_pb2_grpc
+from teaching.ingest.v1 import ingest_service_pb2_grpc
+from teaching.user.v1 import user_service_pb2_grpc
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"

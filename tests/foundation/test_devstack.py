@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 import psycopg
-import pytest
 
 from common.migrations import apply_migrations
 from devstack import Stack

@@ -11,12 +11,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pydantic import SecretStr
-from teaching.content.v1 import content_service_pb2
-from teaching.ingest.v1 import ingest_service_pb2
-from teaching.user.v1 import user_service_pb2
 
 from common.auth import mint_token
 from devstack import Stack
+from teaching.content.v1 import content_service_pb2
+from teaching.ingest.v1 import ingest_service_pb2
+from teaching.user.v1 import user_service_pb2
 
 SERVICES = {
     "content": "teaching.content.v1.ContentService",
