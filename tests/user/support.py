@@ -1,0 +1,121 @@
+"""UserService test helpers: callers, request builders and error inspection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from teaching.user.v1 import user_service_pb2 as pb
+from teaching.user.v1 import user_service_pb2_grpc
+
+
+@dataclass
+class Teacher:
+    """A caller with its own user id and a stub call shortcut: `teacher.call("GetArtifact", request)`."""
+
+    user_id: str
+    metadata: list[tuple[str, str]]
+    stub: user_service_pb2_grpc.UserServiceStub
+
+    def call(self, method: str, request: Any) -> Any:
+        return getattr(self.stub, method)(request, metadata=self.metadata, timeout=15)
+
+    def fails(self, method: str, request: Any, code: grpc.StatusCode) -> grpc.RpcError:
+        with pytest.raises(grpc.RpcError) as caught:
+            self.call(method, request)
+        assert caught.value.code() == code, caught.value.details()
+        return caught.value
+
+    def create(self, artifact: pb.ClassArtifact) -> pb.ClassArtifact:
+        created: pb.ClassArtifact = self.call("CreateArtifact", pb.CreateArtifactRequest(artifact=artifact)).artifact
+        return created
+
+    def get(self, artifact_id: str) -> pb.ClassArtifact:
+        found: pb.ClassArtifact = self.call("GetArtifact", pb.GetArtifactRequest(artifact_id=artifact_id)).artifact
+        return found
+
+    def revisions(self, artifact_id: str) -> list[pb.ArtifactRevision]:
+        response = self.call("ListArtifactRevisions", pb.ListArtifactRevisionsRequest(artifact_id=artifact_id))
+        return list(response.revisions)
+
+    def list_all(self, **filters: Any) -> list[pb.ClassArtifact]:
+        found: list[pb.ClassArtifact] = []
+        token = ""
+        while True:
+            response = self.call("ListArtifacts", pb.ListArtifactsRequest(page_token=token, **filters))
+            found.extend(response.artifacts)
+            token = response.next_page_token
+            if not token:
+                return found
+
+
+def field_violations(error: grpc.RpcError) -> dict[str, str]:
+    """The BadRequest field violations of an INVALID_ARGUMENT status."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no rich status details"
+    violations: dict[str, str] = {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            violations.update({v.field: v.description for v in bad_request.field_violations})
+    return violations
+
+
+def book() -> str:
+    return str(uuid4())
+
+
+def quiz(title: str = "Fractions check", *, books: tuple[str, ...] = (), questions: int = 2) -> pb.ClassArtifact:
+    return pb.ClassArtifact(
+        kind=pb.ARTIFACT_KIND_QUIZ,
+        title=title,
+        quiz=pb.Quiz(
+            questions=[
+                pb.QuizQuestion(
+                    prompt=f"What is {n}/2 + {n}/2?",
+                    choices=[str(n), str(n + 1), "0"],
+                    correct_choice_index=0,
+                    answer=str(n),
+                    explanation="Halves add up to a whole.",
+                )
+                for n in range(1, questions + 1)
+            ]
+        ),
+        book_ids=list(books),
+        atom_references=[pb.AtomReference(book_id=b, atom_id=f"atom-{i}") for i, b in enumerate(books)],
+        pedagogy_strategy_id="socratic",
+    )
+
+
+def lesson_plan(title: str = "Photosynthesis", *, books: tuple[str, ...] = ()) -> pb.ClassArtifact:
+    return pb.ClassArtifact(
+        kind=pb.ARTIFACT_KIND_LESSON_PLAN,
+        title=title,
+        lesson_plan=pb.LessonPlan(
+            objectives=["Explain how plants make sugar"],
+            activities=[
+                pb.LessonActivity(title="Warm-up", description="Leaves in the dark?", duration_minutes=10),
+                pb.LessonActivity(title="Experiment", description="Pondweed bubbles", duration_minutes=30),
+            ],
+            materials=["pondweed", "lamp"],
+        ),
+        book_ids=list(books),
+    )
+
+
+def worksheet(title: str = "Verbs", *, books: tuple[str, ...] = ()) -> pb.ClassArtifact:
+    return pb.ClassArtifact(
+        kind=pb.ARTIFACT_KIND_WORKSHEET,
+        title=title,
+        worksheet=pb.Worksheet(
+            instructions="Underline the verb.",
+            items=[pb.WorksheetItem(prompt="The cat sleeps.", answer="sleeps")],
+        ),
+        book_ids=list(books),
+    )
