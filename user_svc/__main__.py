@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
-
 from common.db import user_pool
 from common.migrations import apply_migrations
 from common.pagination import PageTokens
 from common.server import ServiceServer, configure_logging
 from common.settings import get_settings
+from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
 from user_svc.api import UserServicer
 from user_svc.domain import UserDomain
 from user_svc.store import UserStore

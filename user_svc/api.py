@@ -11,12 +11,12 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.message import Message
-from teaching.user.v1 import user_service_pb2 as pb
-from teaching.user.v1 import user_service_pb2_grpc
 
 from common.auth import current_identity
 from common.errors import InvalidArgument
 from common.pagination import page_size
+from teaching.user.v1 import user_service_pb2 as pb
+from teaching.user.v1 import user_service_pb2_grpc
 from user_svc import limits, validation
 from user_svc.domain import (
     PROFILE_MUTABLE_FIELDS,

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from google.protobuf.message import Message
-from teaching.user.v1 import user_service_pb2 as pb
 
 from common.errors import InvalidArgument
+from teaching.user.v1 import user_service_pb2 as pb
 from user_svc import limits
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from uuid import uuid4
 
 import pytest
-from teaching.user.v1 import user_service_pb2_grpc
 
+from teaching.user.v1 import user_service_pb2_grpc
 from tests.user.support import Teacher
 
 

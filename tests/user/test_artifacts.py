@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from google.protobuf import field_mask_pb2
-from teaching.user.v1 import user_service_pb2 as pb
 
+from teaching.user.v1 import user_service_pb2 as pb
 from tests.user.support import Teacher, book, field_violations, lesson_plan, quiz, worksheet
 
 NewTeacher = Callable[[], Teacher]

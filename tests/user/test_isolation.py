@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import grpc
 from google.protobuf import field_mask_pb2
-from teaching.user.v1 import user_service_pb2 as pb
 
+from teaching.user.v1 import user_service_pb2 as pb
 from tests.user.support import Teacher, book, quiz
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
