@@ -1,0 +1,141 @@
+"""The Envoy configuration: one source, two targets, both accepted by the real Envoy binary."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+from google.protobuf import descriptor_pb2
+
+from tests.envoy.conftest import ENVOY_BIN, REPO
+
+DESCRIPTORS = REPO / "gen" / "descriptors.binpb"
+COMPOSE_CONFIG = REPO / "envoy" / "envoy.compose.yaml"
+
+
+def validate(config_text: str, tmp_path: Path) -> None:
+    path = tmp_path / "envoy.yaml"
+    path.write_text(config_text)
+    result = subprocess.run([str(ENVOY_BIN), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout + result.stderr
+
+
+def embedded(render: ModuleType, **overrides: Any) -> str:
+    arguments: dict[str, Any] = {
+        "listen_host": "127.0.0.1",
+        "listen_port": 18080,
+        "admin_port": 19901,
+        "content": ("127.0.0.1", 15051),
+        "user": ("127.0.0.1", 15052),
+        "ingest": ("127.0.0.1", 15053),
+        "descriptor_path": str(DESCRIPTORS),
+        "cors_origins": ["http://localhost:3000"],
+    }
+    arguments.update(overrides)
+    text: str = render.render_envoy_config(**arguments)
+    return text
+
+
+def test_embedded_config_validates(render: ModuleType, tmp_path: Path) -> None:
+    validate(embedded(render), tmp_path)
+
+
+def test_compose_config_validates(render: ModuleType, tmp_path: Path) -> None:
+    # The compose file names the descriptor where the container mounts it; point it at ours.
+    committed = COMPOSE_CONFIG.read_text()
+    assert render.COMPOSE_DESCRIPTOR_PATH in committed
+    validate(committed.replace(render.COMPOSE_DESCRIPTOR_PATH, str(DESCRIPTORS)), tmp_path)
+
+
+def test_committed_compose_config_is_the_renderer_output(render: ModuleType) -> None:
+    assert COMPOSE_CONFIG.read_text() == render.render_compose(), (
+        "envoy/envoy.compose.yaml is stale: run `python envoy/render.py --target compose > envoy/envoy.compose.yaml`"
+    )
+
+
+def test_both_targets_differ_only_in_addresses(render: ModuleType) -> None:
+    compose = yaml.safe_load(render.render_compose())
+    local = yaml.safe_load(embedded(render, listen_host="0.0.0.0", listen_port=8080, admin_port=9901,
+                                    content=("content", 50051), user=("user", 50052), ingest=("ingest", 50053),
+                                    descriptor_path=render.COMPOSE_DESCRIPTOR_PATH,
+                                    cors_origins=render.COMPOSE_CORS_ORIGINS))
+    assert compose == local
+
+
+def test_a_broken_config_is_refused(render: ModuleType, tmp_path: Path) -> None:
+    # The validation above can fail: a descriptor set without our services is rejected.
+    empty = tmp_path / "empty.binpb"
+    empty.write_bytes(descriptor_pb2.FileDescriptorSet().SerializeToString())
+    path = tmp_path / "broken.yaml"
+    path.write_text(embedded(render, descriptor_path=str(empty)))
+    result = subprocess.run([str(ENVOY_BIN), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+
+
+def _filters(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    return {f["name"]: f["typed_config"] for f in manager["http_filters"]}
+
+
+def _routes(config: dict[str, Any]) -> list[dict[str, Any]]:
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    routes: list[dict[str, Any]] = manager["route_config"]["virtual_hosts"][0]["routes"]
+    return routes
+
+
+def test_admin_listens_on_loopback_only(render: ModuleType) -> None:
+    for config in (yaml.safe_load(render.render_compose()), yaml.safe_load(embedded(render))):
+        assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+
+
+def test_transcoder_settings(render: ModuleType) -> None:
+    transcoder = _filters(yaml.safe_load(embedded(render)))["envoy.filters.http.grpc_json_transcoder"]
+    assert transcoder["print_options"]["preserve_proto_field_names"] is False
+    assert transcoder["print_options"]["always_print_primitive_fields"] is True
+    assert transcoder["convert_grpc_status"] is True
+    assert transcoder["auto_mapping"] is False
+    assert transcoder["max_request_body_size"] > 0
+
+
+def test_filter_order_puts_cors_first_and_router_last(render: ModuleType) -> None:
+    names = list(_filters(yaml.safe_load(embedded(render))))
+    assert names == ["envoy.filters.http.cors", "envoy.filters.http.grpc_web",
+                     "envoy.filters.http.grpc_json_transcoder", "envoy.filters.http.router"]
+
+
+def test_streaming_routes_have_no_deadline_and_unary_ones_do(render: ModuleType) -> None:
+    routes = {r["match"].get("path") or r["match"].get("prefix"): r["route"] for r in _routes(yaml.safe_load(embedded(render)))}
+    for method in ("UploadBook", "WatchIngestJob"):
+        route = routes[f"/teaching.ingest.v1.IngestService/{method}"]
+        assert route["timeout"] == "0s"
+        assert route["idle_timeout"] != "0s"
+    for service in ("teaching.content.v1.ContentService", "teaching.user.v1.UserService",
+                    "teaching.ingest.v1.IngestService"):
+        assert routes[f"/{service}/"]["timeout"] not in ("0s", None)
+
+
+def test_every_upstream_is_http2_and_health_checked_by_service_name(render: ModuleType) -> None:
+    clusters = yaml.safe_load(embedded(render))["static_resources"]["clusters"]
+    expected = {"content": "teaching.content.v1.ContentService", "user": "teaching.user.v1.UserService",
+                "ingest": "teaching.ingest.v1.IngestService"}
+    assert {c["name"]: c["health_checks"][0]["grpc_health_check"]["service_name"] for c in clusters} == expected
+    for cluster in clusters:
+        options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        assert "http2_protocol_options" in options["explicit_http_config"]
+
+
+def test_descriptor_set_carries_the_services_and_error_detail_types() -> None:
+    descriptor_set = descriptor_pb2.FileDescriptorSet()
+    descriptor_set.ParseFromString(DESCRIPTORS.read_bytes())
+    services = {f"{f.package}.{s.name}" for f in descriptor_set.file for s in f.service}
+    messages = {f"{f.package}.{m.name}" for f in descriptor_set.file for m in f.message_type}
+    assert {"teaching.content.v1.ContentService", "teaching.user.v1.UserService",
+            "teaching.ingest.v1.IngestService"} <= services
+    # Without these the transcoder cannot render google.rpc details and drops the JSON error body.
+    assert {"google.rpc.Status", "google.rpc.BadRequest", "google.rpc.ResourceInfo"} <= messages
