@@ -59,7 +59,10 @@ def _environment(settings: Settings) -> dict[str, str]:
 
 
 def _run(command: list[str], settings: Settings) -> None:
-    result = subprocess.run(command, env=_environment(settings), capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run(command, env=_environment(settings), capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise BackupError(f"cannot run {command[0]}: {error.strerror} (check PG_BIN_DIR)") from error
     if result.returncode != 0:
         raise BackupError(f"{Path(command[0]).name} failed ({result.returncode}): {result.stderr.strip()}")
 
