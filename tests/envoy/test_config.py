@@ -110,7 +110,8 @@ def test_filter_order_puts_cors_first_and_router_last(render: ModuleType) -> Non
 
 
 def test_streaming_routes_have_no_deadline_and_unary_ones_do(render: ModuleType) -> None:
-    routes = {r["match"].get("path") or r["match"].get("prefix"): r["route"] for r in _routes(yaml.safe_load(embedded(render)))}
+    config = yaml.safe_load(embedded(render))
+    routes = {r["match"].get("path") or r["match"].get("prefix"): r["route"] for r in _routes(config)}
     for method in ("UploadBook", "WatchIngestJob"):
         route = routes[f"/teaching.ingest.v1.IngestService/{method}"]
         assert route["timeout"] == "0s"

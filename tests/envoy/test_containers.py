@@ -10,7 +10,6 @@ import shlex
 import subprocess
 import sys
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,7 +66,8 @@ def test_app_environment_uses_the_settings_names(services: dict[str, Any]) -> No
         assert env["REDIS_URL"].startswith("redis://redis:")
         assert env["JWT_SECRET"]
         # The values parse as our settings (ports are numbers, and so on).
-        Settings(**{k.lower(): re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()})
+        values = {k.lower(): re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
+        Settings.model_validate(values)
 
 
 def test_dependencies_wait_for_health(services: dict[str, Any]) -> None:
