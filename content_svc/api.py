@@ -2,8 +2,196 @@
 
 from __future__ import annotations
 
+import datetime
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from common.auth import current_identity, require_admin
+from common.errors import InvalidArgument
+from content_svc.domain.service import ContentService, parse_uuid
+from content_svc.domain.types import (
+    Atom,
+    Book,
+    Node,
+    Scope,
+    SearchMode,
+    SearchQuery,
+    Strategy,
+    StrategyFields,
+)
+from teaching.content.v1 import content_service_pb2 as pb
 from teaching.content.v1 import content_service_pb2_grpc
 
+_MODES: dict[int, SearchMode] = {
+    pb.SEARCH_MODE_UNSPECIFIED: SearchMode.HYBRID,
+    pb.SEARCH_MODE_HYBRID: SearchMode.HYBRID,
+    pb.SEARCH_MODE_VECTOR: SearchMode.VECTOR,
+    pb.SEARCH_MODE_TEXT: SearchMode.TEXT,
+}
+_SCOPES: dict[int, Scope] = {
+    pb.PEDAGOGY_SCOPE_UNSPECIFIED: Scope.ANY,
+    pb.PEDAGOGY_SCOPE_GLOBAL: Scope.GLOBAL,
+    pb.PEDAGOGY_SCOPE_PRIVATE: Scope.PRIVATE,
+}
 
-class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):
-    pass
+
+def _timestamp(value: datetime.datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _scope(value: int, field: str) -> Scope:
+    scope = _SCOPES.get(value)
+    if scope is None:
+        raise InvalidArgument({field: f"unknown scope {value}"})
+    return scope
+
+
+def book_message(book: Book) -> pb.Book:
+    return pb.Book(
+        book_id=str(book.book_id), title=book.title, authors=book.authors, subject=book.subject,
+        grade_level=book.grade_level, page_count=book.page_count, content_sha256=book.content_sha256,
+        embedding_model=book.embedding_model, embedding_dimension=book.embedding_dimension,
+        node_count=book.node_count, atom_count=book.atom_count, create_time=_timestamp(book.create_time),
+    )
+
+
+def node_message(node: Node) -> pb.StructureNode:
+    return pb.StructureNode(
+        node_id=str(node.node_id), parent_node_id=str(node.parent_node_id) if node.parent_node_id else "",
+        level=node.level, ordinal=node.ordinal, title=node.title, first_page=node.first_page,
+        last_page=node.last_page,
+    )
+
+
+def atom_message(atom: Atom) -> pb.ContentAtom:
+    return pb.ContentAtom(
+        atom_id=str(atom.atom_id), book_id=str(atom.book_id), node_id=str(atom.node_id), text=atom.text,
+        page_number=atom.page_number, ordinal=atom.ordinal, node_path=atom.node_path,
+    )
+
+
+def strategy_message(strategy: Strategy) -> pb.PedagogyStrategy:
+    return pb.PedagogyStrategy(
+        strategy_id=str(strategy.strategy_id), owner_id=strategy.owner_id or "",
+        scope=pb.PEDAGOGY_SCOPE_GLOBAL if strategy.is_global else pb.PEDAGOGY_SCOPE_PRIVATE,
+        name=strategy.name, description=strategy.description, instructions=strategy.instructions,
+        tags=strategy.tags, create_time=_timestamp(strategy.create_time),
+        update_time=_timestamp(strategy.update_time),
+    )
+
+
+def _fields(strategy: pb.PedagogyStrategy) -> StrategyFields:
+    return StrategyFields(
+        name=strategy.name, description=strategy.description, instructions=strategy.instructions,
+        tags=list(strategy.tags),
+    )
+
+
+class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type: ignore[misc]
+    def __init__(self, service: ContentService) -> None:
+        self._service = service
+
+    def ListBooks(self, request: pb.ListBooksRequest, context: grpc.ServicerContext) -> pb.ListBooksResponse:
+        current_identity()
+        page = self._service.list_books(request.page_size, request.page_token)
+        return pb.ListBooksResponse(
+            books=[book_message(b) for b in page.items], next_page_token=page.next_page_token
+        )
+
+    def GetBook(self, request: pb.GetBookRequest, context: grpc.ServicerContext) -> pb.GetBookResponse:
+        current_identity()
+        return pb.GetBookResponse(book=book_message(self._service.get_book(parse_uuid(request.book_id, "book_id"))))
+
+    def DeleteBook(self, request: pb.DeleteBookRequest, context: grpc.ServicerContext) -> pb.DeleteBookResponse:
+        require_admin()
+        self._service.delete_book(parse_uuid(request.book_id, "book_id"))
+        return pb.DeleteBookResponse()
+
+    def GetBookOutline(
+        self, request: pb.GetBookOutlineRequest, context: grpc.ServicerContext
+    ) -> pb.GetBookOutlineResponse:
+        current_identity()
+        book_id = parse_uuid(request.book_id, "book_id")
+        nodes = self._service.outline(book_id)
+        return pb.GetBookOutlineResponse(book_id=str(book_id), nodes=[node_message(n) for n in nodes])
+
+    def SearchContent(
+        self, request: pb.SearchContentRequest, context: grpc.ServicerContext
+    ) -> pb.SearchContentResponse:
+        current_identity()
+        if request.mode not in _MODES:
+            raise InvalidArgument({"mode": f"unknown search mode {request.mode}"})
+        book_ids = [parse_uuid(value, f"book_ids[{i}]") for i, value in enumerate(request.book_ids)]
+        node_id = parse_uuid(request.node_id, "node_id") if request.node_id else None
+        hits = self._service.search(SearchQuery(
+            book_ids=book_ids, text=request.query, vector=list(request.query_vector) or None, node_id=node_id,
+            top_k=request.top_k or 10, mode=_MODES[request.mode],
+        ))
+        return pb.SearchContentResponse(results=[
+            pb.SearchResult(
+                atom_id=str(hit.atom.atom_id), book_id=str(hit.atom.book_id), node_id=str(hit.atom.node_id),
+                text=hit.atom.text, score=hit.score, page_number=hit.atom.page_number,
+                node_path=hit.atom.node_path,
+            )
+            for hit in hits
+        ])
+
+    def GetContentAtom(
+        self, request: pb.GetContentAtomRequest, context: grpc.ServicerContext
+    ) -> pb.GetContentAtomResponse:
+        current_identity()
+        book_id = parse_uuid(request.book_id, "book_id")
+        atom_id = parse_uuid(request.atom_id, "atom_id")
+        return pb.GetContentAtomResponse(atom=atom_message(self._service.get_atom(book_id, atom_id)))
+
+    def ListPedagogyStrategies(
+        self, request: pb.ListPedagogyStrategiesRequest, context: grpc.ServicerContext
+    ) -> pb.ListPedagogyStrategiesResponse:
+        caller = current_identity()
+        page = self._service.list_strategies(
+            caller, _scope(request.scope, "scope"), request.page_size, request.page_token
+        )
+        return pb.ListPedagogyStrategiesResponse(
+            strategies=[strategy_message(s) for s in page.items], next_page_token=page.next_page_token
+        )
+
+    def GetPedagogyStrategy(
+        self, request: pb.GetPedagogyStrategyRequest, context: grpc.ServicerContext
+    ) -> pb.GetPedagogyStrategyResponse:
+        caller = current_identity()
+        strategy = self._service.get_strategy(caller, parse_uuid(request.strategy_id, "strategy_id"))
+        return pb.GetPedagogyStrategyResponse(strategy=strategy_message(strategy))
+
+    def CreatePedagogyStrategy(
+        self, request: pb.CreatePedagogyStrategyRequest, context: grpc.ServicerContext
+    ) -> pb.CreatePedagogyStrategyResponse:
+        caller = current_identity()
+        if not request.HasField("strategy"):
+            raise InvalidArgument({"strategy": "is required"})
+        scope = _scope(request.strategy.scope, "strategy.scope")
+        strategy = self._service.create_strategy(
+            caller, Scope.PRIVATE if scope is Scope.ANY else scope, _fields(request.strategy)
+        )
+        return pb.CreatePedagogyStrategyResponse(strategy=strategy_message(strategy))
+
+    def UpdatePedagogyStrategy(
+        self, request: pb.UpdatePedagogyStrategyRequest, context: grpc.ServicerContext
+    ) -> pb.UpdatePedagogyStrategyResponse:
+        caller = current_identity()
+        if not request.HasField("strategy"):
+            raise InvalidArgument({"strategy": "is required"})
+        strategy_id = parse_uuid(request.strategy.strategy_id, "strategy.strategy_id")
+        strategy = self._service.update_strategy(
+            caller, strategy_id, _fields(request.strategy), list(request.update_mask.paths)
+        )
+        return pb.UpdatePedagogyStrategyResponse(strategy=strategy_message(strategy))
+
+    def DeletePedagogyStrategy(
+        self, request: pb.DeletePedagogyStrategyRequest, context: grpc.ServicerContext
+    ) -> pb.DeletePedagogyStrategyResponse:
+        caller = current_identity()
+        self._service.delete_strategy(caller, parse_uuid(request.strategy_id, "strategy_id"))
+        return pb.DeletePedagogyStrategyResponse()

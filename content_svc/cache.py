@@ -1,0 +1,96 @@
+"""Redis read cache for ContentService: best effort, never a source of truth.
+
+Keys carry versions read from Postgres (a book's load_id, the pedagogy list versions), so an entry
+can never outlive the data it was computed from, even if Redis missed an invalidation. When Redis is
+slow or down the service answers from Postgres: short socket timeouts, and after a failure the cache
+is skipped for a short back-off instead of paying the timeout on every call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_PREFIX = "content:v1:"
+
+
+class ReadCache:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        socket_timeout_seconds: float = 0.25,
+        backoff_seconds: float = 2.0,
+    ) -> None:
+        self.enabled = settings.cache_enabled
+        self._ttl = settings.cache_ttl_seconds
+        self._backoff = backoff_seconds
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+        self._client: redis.Redis | None = None
+        if self.enabled:
+            self._client = redis.Redis.from_url(
+                settings.redis_url,
+                socket_timeout=socket_timeout_seconds,
+                socket_connect_timeout=socket_timeout_seconds,
+                retry_on_timeout=False,
+                health_check_interval=0,
+            )
+
+    def _available(self) -> bool:
+        return self._client is not None and time.monotonic() >= self._down_until
+
+    def _failed(self, operation: str, error: Exception) -> None:
+        with self._lock:
+            first = time.monotonic() >= self._down_until
+            self._down_until = time.monotonic() + self._backoff
+        if first:
+            log.warning("redis %s failed, serving uncached for %.0fs: %s", operation, self._backoff, error)
+
+    def get(self, key: str) -> bytes | None:
+        if not self._available():
+            return None
+        assert self._client is not None
+        try:
+            value = self._client.get(_PREFIX + key)
+        except (redis.RedisError, OSError) as error:
+            self._failed("get", error)
+            return None
+        return value if isinstance(value, bytes) else None
+
+    def set(self, key: str, value: bytes) -> None:
+        if not self._available():
+            return
+        assert self._client is not None
+        try:
+            self._client.set(_PREFIX + key, value, ex=self._ttl)
+        except (redis.RedisError, OSError) as error:
+            self._failed("set", error)
+
+    def get_or_load(
+        self, key: str, load: Callable[[], T], encode: Callable[[T], bytes], decode: Callable[[bytes], T]
+    ) -> T:
+        cached = self.get(key)
+        if cached is not None:
+            try:
+                return decode(cached)
+            except Exception as error:  # a corrupt or old-format entry: recompute and overwrite
+                log.warning("dropping undecodable cache entry %s: %s", key, error)
+        value = load()
+        self.set(key, encode(value))
+        return value
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()

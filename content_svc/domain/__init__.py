@@ -1,0 +1,1 @@
+"""ContentService domain: plain types and the rules (visibility, validation, retrieval)."""

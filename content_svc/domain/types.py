@@ -1,0 +1,124 @@
+"""Plain domain types of ContentService (no protobuf, no SQL)."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import uuid
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Book:
+    book_id: uuid.UUID
+    title: str
+    authors: list[str]
+    subject: str
+    grade_level: str
+    page_count: int
+    content_sha256: str
+    embedding_model: str
+    embedding_dimension: int
+    node_count: int
+    atom_count: int
+    create_time: datetime.datetime
+    # Changes on every load; part of cache keys.
+    load_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: uuid.UUID
+    parent_node_id: uuid.UUID | None
+    level: int
+    ordinal: int
+    title: str
+    first_page: int
+    last_page: int
+    preorder: int
+    subtree_end: int
+
+
+@dataclass(frozen=True)
+class Atom:
+    atom_id: uuid.UUID
+    book_id: uuid.UUID
+    node_id: uuid.UUID
+    text: str
+    page_number: int
+    ordinal: int
+    node_path: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    atom: Atom
+    # Higher is better; comparable only within one response.
+    score: float
+
+
+class SearchMode(enum.Enum):
+    VECTOR = "vector"
+    TEXT = "text"
+    HYBRID = "hybrid"
+
+
+@dataclass(frozen=True)
+class Subtree:
+    """A node's whole subtree: atoms whose node's pre-order position is in [first, last]."""
+
+    book_id: uuid.UUID
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    book_ids: list[uuid.UUID]
+    text: str = ""
+    vector: list[float] | None = None
+    node_id: uuid.UUID | None = None
+    top_k: int = 10
+    mode: SearchMode = SearchMode.HYBRID
+
+
+class Scope(enum.Enum):
+    ANY = "any"
+    GLOBAL = "global"
+    PRIVATE = "private"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    strategy_id: uuid.UUID
+    # None for global strategies.
+    owner_id: str | None
+    name: str
+    description: str
+    instructions: str
+    tags: list[str]
+    create_time: datetime.datetime
+    update_time: datetime.datetime
+
+    @property
+    def is_global(self) -> bool:
+        return self.owner_id is None
+
+
+@dataclass(frozen=True)
+class StrategyFields:
+    """The writable fields of a strategy (create, or the masked part of an update)."""
+
+    name: str = ""
+    description: str = ""
+    instructions: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_page_token: str
