@@ -2,8 +2,116 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from common.auth import require_admin
+from common.errors import InvalidArgument
+from ingest_svc.domain.jobs import FailureReason, Job, JobState, Stage, UploadMetadata, parse_job_id
+from ingest_svc.service import IngestService
+from teaching.ingest.v1 import ingest_service_pb2 as pb
 from teaching.ingest.v1 import ingest_service_pb2_grpc
 
+# Enum values by name: protobuf accepts the names, and they stay readable.
+_STATE_TO_PB = {state: f"INGEST_JOB_STATE_{state.value}" for state in JobState}
+_STATE_FROM_PB = {pb.IngestJobState.Value(name): state for state, name in _STATE_TO_PB.items()}
+_STAGE_TO_PB = {stage: f"INGEST_STAGE_{stage.value}" for stage in Stage}
+_REASON_TO_PB = {reason: f"INGEST_FAILURE_REASON_{reason.value}" for reason in FailureReason}
 
-class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
-    pass
+
+def _timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def job_to_pb(job: Job) -> pb.IngestJob:
+    return pb.IngestJob(
+        job_id=str(job.job_id),
+        book_id=str(job.book_id),
+        state=_STATE_TO_PB[job.state],
+        stage=_STAGE_TO_PB[job.stage],
+        title=job.title,
+        filename=job.filename,
+        content_sha256=job.content_sha256,
+        size_bytes=job.size_bytes,
+        pages_total=job.pages_total,
+        pages_done=job.pages_done,
+        atoms_written=job.atoms_written,
+        failure_reason=_REASON_TO_PB[job.failure_reason],
+        error_message=job.error_message,
+        created_by=job.created_by,
+        create_time=_timestamp(job.create_time),
+        update_time=_timestamp(job.update_time),
+        end_time=_timestamp(job.end_time),
+    )
+
+
+def _chunks(requests: Iterator[pb.UploadBookRequest]) -> Iterator[bytes]:
+    for request in requests:
+        if request.WhichOneof("payload") != "chunk":
+            raise InvalidArgument({"metadata": "only the first message carries metadata; later ones carry chunks"})
+        yield request.chunk
+
+
+class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):  # type: ignore[misc]
+    def __init__(self, service: IngestService) -> None:
+        self.service = service
+
+    def UploadBook(
+        self, request_iterator: Iterator[pb.UploadBookRequest], context: grpc.ServicerContext
+    ) -> pb.UploadBookResponse:
+        identity = require_admin()
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("payload") != "metadata":
+            raise InvalidArgument({"metadata": "the first message must carry the book's metadata"})
+        meta = first.metadata
+        metadata = UploadMetadata(
+            title=meta.title,
+            filename=meta.filename,
+            authors=list(meta.authors),
+            subject=meta.subject,
+            grade_level=meta.grade_level,
+            expected_sha256=meta.expected_sha256,
+        )
+        outcome = self.service.upload(metadata, _chunks(request_iterator), identity.user_id)
+        return pb.UploadBookResponse(
+            job=job_to_pb(outcome.job) if outcome.job is not None else None,
+            book_id=str(outcome.book_id),
+            deduplicated=outcome.deduplicated,
+        )
+
+    def GetIngestJob(self, request: pb.GetIngestJobRequest, context: grpc.ServicerContext) -> pb.GetIngestJobResponse:
+        require_admin()
+        return pb.GetIngestJobResponse(job=job_to_pb(self.service.get(parse_job_id(request.job_id))))
+
+    def ListIngestJobs(
+        self, request: pb.ListIngestJobsRequest, context: grpc.ServicerContext
+    ) -> pb.ListIngestJobsResponse:
+        require_admin()
+        state = None
+        if request.state != pb.INGEST_JOB_STATE_UNSPECIFIED:
+            if request.state not in _STATE_FROM_PB:
+                raise InvalidArgument({"state": "unknown job state"})
+            state = _STATE_FROM_PB[request.state]
+        jobs, next_token = self.service.list(state, request.page_size, request.page_token)
+        return pb.ListIngestJobsResponse(jobs=[job_to_pb(job) for job in jobs], next_page_token=next_token)
+
+    def CancelIngestJob(
+        self, request: pb.CancelIngestJobRequest, context: grpc.ServicerContext
+    ) -> pb.CancelIngestJobResponse:
+        require_admin()
+        return pb.CancelIngestJobResponse(job=job_to_pb(self.service.cancel(parse_job_id(request.job_id))))
+
+    def WatchIngestJob(
+        self, request: pb.WatchIngestJobRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.WatchIngestJobResponse]:
+        require_admin()
+        job_id = parse_job_id(request.job_id)
+        for job in self.service.watch(job_id, context.is_active):
+            yield pb.WatchIngestJobResponse(job=job_to_pb(job))

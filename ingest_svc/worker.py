@@ -1,12 +1,37 @@
-"""The Celery application of the ingest pipeline (`celery -A ingest_svc.worker worker`)."""
+"""The Celery application of the ingest pipeline (`celery -A ingest_svc.worker worker`).
+
+Tasks are acknowledged late and rejected (requeued) when their worker process dies, and every task
+is idempotent, so a redelivered message is harmless. Recovery does not wait for Redis' visibility
+timeout: when a worker starts it re-enqueues the jobs its previous incarnation held, and every
+worker periodically re-enqueues in-flight jobs whose heartbeat went stale.
+"""
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+import os
+import threading
+import uuid
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_ready, worker_shutdown
 
 from common.settings import get_settings
+from ingest_svc.domain.jobs import FailureReason, IngestFailed, JobCancelled
+
+log = logging.getLogger(__name__)
 
 settings = get_settings()
+
+# A job nobody reported on for this long is presumed orphaned and re-enqueued (its steps are idempotent).
+STALE_AFTER_SECONDS = 300.0
+RECOVERY_SWEEP_SECONDS = 60.0
+MAX_RETRIES = 3
+
+PREPARE = "ingest.prepare"
+PROCESS_RANGE = "ingest.process_range"
+FINALIZE = "ingest.finalize"
 
 app = Celery("ingest_svc", broker=settings.redis_url)
 app.conf.update(
@@ -17,9 +42,142 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
+    task_ignore_result=True,
+    # Unacknowledged messages are redelivered after this; it must outlast the longest task (a page
+    # range with a slow embedder, the final load). Recovery of dead workers does not rely on it.
+    broker_transport_options={"visibility_timeout": 3600},
+    worker_hijack_root_logger=False,
 )
 
 
-@app.task(name="ingest.ping")
+def task_id(job_id: uuid.UUID, step: str) -> str:
+    """Deterministic ids, so CancelIngestJob can revoke a job's tasks without storing them."""
+    return f"ingest-{job_id}-{step}"
+
+
+class CeleryDispatcher:
+    def prepare(self, job_id: uuid.UUID) -> None:
+        app.send_task(PREPARE, args=[str(job_id)], task_id=task_id(job_id, "prepare"))
+
+    def process_range(self, job_id: uuid.UUID, first_page: int, last_page: int) -> None:
+        app.send_task(
+            PROCESS_RANGE,
+            args=[str(job_id), first_page, last_page],
+            task_id=task_id(job_id, f"range-{first_page}"),
+        )
+
+    def finalize(self, job_id: uuid.UUID) -> None:
+        app.send_task(FINALIZE, args=[str(job_id)], task_id=task_id(job_id, "finalize"))
+
+
+def revoke_job_tasks(job_id: uuid.UUID, first_pages: list[int]) -> None:
+    ids = [task_id(job_id, "prepare"), task_id(job_id, "finalize")]
+    ids += [task_id(job_id, f"range-{first}") for first in first_pages]
+    app.control.revoke(ids)
+
+
+# --- per-process resources (created after the prefork fork) ---------------------------------------
+
+_resources: dict[int, Any] = {}
+_resources_lock = threading.Lock()
+
+
+def _pipeline(worker_name: str) -> Any:
+    from common.db import content_pool
+    from content_svc.embedding import embedder_from_settings
+    from ingest_svc.pipeline import Pipeline
+    from ingest_svc.storage import storage_from_settings
+
+    pid = os.getpid()
+    with _resources_lock:
+        if pid not in _resources:
+            _resources.clear()
+            _resources[pid] = (
+                content_pool(settings, name="ingest-worker"),
+                storage_from_settings(settings),
+                embedder_from_settings(settings),
+            )
+        pool, storage, embedder = _resources[pid]
+    return Pipeline(pool, storage, embedder, CeleryDispatcher(), worker_name)
+
+
+def _run(task: Task, job_id: str, step: str, *args: Any) -> None:
+    pipeline = _pipeline(task.request.hostname or "worker")
+    job = uuid.UUID(job_id)
+    try:
+        getattr(pipeline, step)(job, *args)
+    except JobCancelled:
+        log.info("job %s: %s stopped, the job ended (cancelled?)", job_id, step)
+    except IngestFailed as failure:
+        pipeline.fail(job, failure.reason, failure.message)
+    except Exception as error:
+        if task.request.retries < MAX_RETRIES:
+            log.warning("job %s: %s failed (%s), retrying", job_id, step, error)
+            raise task.retry(exc=error, countdown=2 ** task.request.retries) from error
+        log.exception("job %s: %s failed for good", job_id, step)
+        pipeline.fail(job, FailureReason.INTERNAL, f"internal error while ingesting ({error}); retry the upload")
+
+
+@app.task(name=PREPARE, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def prepare(self: Task, job_id: str) -> None:
+    _run(self, job_id, "prepare")
+
+
+@app.task(name=PROCESS_RANGE, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def process_range(self: Task, job_id: str, first_page: int, last_page: int) -> None:
+    _run(self, job_id, "process_range", first_page, last_page)
+
+
+@app.task(name=FINALIZE, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def finalize(self: Task, job_id: str) -> None:
+    _run(self, job_id, "finalize")
+
+
+@app.task(name="ingest.ping")  # type: ignore[untyped-decorator]
 def ping() -> str:
     return "pong"
+
+
+# --- recovery --------------------------------------------------------------------------------------
+
+_stop_sweeps = threading.Event()
+
+
+def recover_orphans(worker_name: str, *, include_own: bool) -> list[uuid.UUID]:
+    """Re-enqueue in-flight jobs that lost their worker; returns their ids."""
+    import psycopg
+
+    from ingest_svc import store
+
+    with psycopg.connect(settings.content_conninfo(), autocommit=True) as conn:
+        orphans = store.orphaned_jobs(
+            conn, worker_name if include_own else "\x00no-worker", STALE_AFTER_SECONDS
+        )
+    dispatcher = CeleryDispatcher()
+    for job_id in orphans:
+        log.warning("job %s: re-enqueued (its worker is gone or silent)", job_id)
+        dispatcher.prepare(job_id)
+    return orphans
+
+
+def _sweep_forever(worker_name: str) -> None:
+    include_own = True  # at start, whatever this worker's name still holds belongs to a dead incarnation
+    while True:
+        try:
+            recover_orphans(worker_name, include_own=include_own)
+        except Exception:
+            log.exception("orphan recovery sweep failed")
+        include_own = False
+        if _stop_sweeps.wait(RECOVERY_SWEEP_SECONDS):
+            return
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _on_worker_ready(sender: Any = None, **_kwargs: Any) -> None:
+    worker_name = getattr(sender, "hostname", None) or "worker"
+    threading.Thread(target=_sweep_forever, args=(worker_name,), name="ingest-recovery", daemon=True).start()
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _on_worker_shutdown(**_kwargs: Any) -> None:
+    _stop_sweeps.set()

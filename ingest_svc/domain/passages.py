@@ -1,0 +1,179 @@
+"""Page text to passages (content atoms): cut along node boundaries, sized for the embedder.
+
+A page's text is split where the nodes that start on it begin (found by their titles), then each
+node's text, across pages, is cut into passages of about 800-1200 characters at paragraph, sentence
+or word boundaries, each overlapping the previous one by about 150 characters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ingest_svc.domain.structure import NodeDraft
+
+MIN_CHARS = 800
+MAX_CHARS = 1200
+OVERLAP_CHARS = 150
+# Text before the first heading on a page that is at most this long (a running head, "Chapter 3")
+# belongs to the node starting there rather than to the one that ended.
+HEADER_SLACK_CHARS = 40
+
+_BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"[.!?:;][\"')\]]*\s"), re.compile(r"\s"))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The text of one node on one page."""
+
+    node_key: int
+    page_number: int
+    text: str
+
+
+@dataclass(frozen=True)
+class AtomDraft:
+    node_key: int
+    page_number: int
+    text: str
+
+
+def normalise_page_text(raw: str) -> str:
+    """pdfium text to plain text: unix newlines, hyphenation joined, control characters gone."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\x02\n", "").replace("\x02", "")  # \x02 marks a soft hyphen at a line break
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]", " ", text)
+    return text.strip()
+
+
+def _title_pattern(title: str) -> re.Pattern[str] | None:
+    words = title.split()
+    if not words:
+        return None
+    return re.compile(r"\s*".join(re.escape(word) for word in words), re.IGNORECASE)
+
+
+def owner_at_page_start(nodes: Sequence[NodeDraft], page_number: int) -> NodeDraft | None:
+    """The node whose text runs into the top of `page_number` (the last one started before it)."""
+    owner = None
+    for node in nodes:
+        if node.first_page < page_number:
+            owner = node
+    return owner
+
+
+def split_page(nodes: Sequence[NodeDraft], page_number: int, text: str) -> list[Segment]:
+    """The page's text divided among the nodes that own it, in reading order."""
+    if not text:
+        return []
+    starting = [node for node in nodes if node.first_page == page_number]
+    carried = owner_at_page_start(nodes, page_number)
+    cuts: list[tuple[int, int]] = []  # (position, node key)
+    cursor = 0
+    for node in starting:
+        pattern = _title_pattern(node.title)
+        found = pattern.search(text, cursor) if pattern else None
+        if found:
+            position = found.start()
+            cursor = found.end()
+        else:
+            position = cursor
+        cuts.append((position, node.key))
+    if cuts:
+        first_position = cuts[0][0]
+        prefix = text[:first_position]
+        if carried is None or len("".join(prefix.split())) <= HEADER_SLACK_CHARS:
+            cuts[0] = (0, cuts[0][1])
+        else:
+            cuts.insert(0, (0, carried.key))
+    elif carried is not None:
+        cuts = [(0, carried.key)]
+    else:
+        return []
+    segments = []
+    for index, (position, key) in enumerate(cuts):
+        end = cuts[index + 1][0] if index + 1 < len(cuts) else len(text)
+        piece = text[position:end].strip()
+        if piece:
+            segments.append(Segment(key, page_number, piece))
+    return segments
+
+
+def _break_before(text: str, start: int, limit: int, earliest: int) -> int:
+    """The best cut in text[earliest:limit]: paragraph, then sentence, then word; else `limit`."""
+    window = text[earliest:limit]
+    for pattern in _BREAKS:
+        last = None
+        for match in pattern.finditer(window):
+            last = match
+        if last is not None:
+            return earliest + last.end()
+    return limit
+
+
+def _next_start(text: str, end: int, previous_start: int) -> int:
+    """Where the next passage begins: about OVERLAP_CHARS before `end`, at a word start."""
+    start = max(end - OVERLAP_CHARS, previous_start + 1)
+    space = re.compile(r"\s").search(text, start, end)
+    start = space.end() if space is not None else end
+    while start < len(text) and text[start].isspace():
+        start += 1
+    return start
+
+
+def chunk_node_text(pieces: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Passages of one node's text given as (page_number, text) pieces in order: (page, passage)."""
+    text_parts: list[str] = []
+    page_starts: list[tuple[int, int]] = []  # (offset, page)
+    offset = 0
+    for page, piece in pieces:
+        if not piece:
+            continue
+        if text_parts:
+            text_parts.append("\n\n")
+            offset += 2
+        page_starts.append((offset, page))
+        text_parts.append(piece)
+        offset += len(piece)
+    text = "".join(text_parts)
+
+    def page_at(position: int) -> int:
+        current = page_starts[0][1]
+        for start, page in page_starts:
+            if start > position:
+                break
+            current = page
+        return current
+
+    passages: list[tuple[int, str]] = []
+    start = 0
+    while start < len(text):
+        if len(text) - start <= MAX_CHARS:
+            end = len(text)
+        else:
+            end = _break_before(text, start, start + MAX_CHARS, start + MIN_CHARS)
+        passage = text[start:end].strip()
+        if passage:
+            lead = len(text[start:end]) - len(text[start:end].lstrip())
+            passages.append((page_at(start + lead), passage))
+        if end >= len(text):
+            break
+        start = _next_start(text, end, start)
+    return passages
+
+
+def atoms_from_segments(segments: Iterable[Segment]) -> list[AtomDraft]:
+    """Passages for consecutive segments, never crossing from one node into another."""
+    atoms: list[AtomDraft] = []
+    run: list[tuple[int, str]] = []
+    run_key: int | None = None
+    for segment in [*segments, None]:
+        if segment is None or segment.node_key != run_key:
+            if run_key is not None and run:
+                atoms.extend(AtomDraft(run_key, page, text) for page, text in chunk_node_text(run))
+            run = []
+            run_key = segment.node_key if segment is not None else None
+        if segment is not None:
+            run.append((segment.page_number, segment.text))
+    return atoms

@@ -1,0 +1,227 @@
+"""The ingestion pipeline's steps, independent of Celery (worker.py wires them to tasks).
+
+prepare: open the stored PDF, turn its outline into structure nodes, plan page ranges, fan out.
+process_range: extract a range's text, cut it into passages, embed them; store the result keyed by
+    (job, range), so a repeated run changes nothing; the last range to finish triggers finalize.
+finalize: under the job's row lock, refuse a cancelled job, then load the whole book in one
+    transaction with ContentService's loader and mark the job SUCCEEDED in that same transaction.
+Every step re-reads the job first and stops if it ended, so duplicates and late messages are harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from ingest_svc import store
+from ingest_svc.domain.jobs import FailureReason, IngestFailed, JobCancelled, JobState, Stage
+from ingest_svc.domain.passages import AtomDraft, Segment, atoms_from_segments, split_page
+from ingest_svc.domain.structure import (
+    NodeDraft,
+    nodes_from_json,
+    nodes_from_outline,
+    nodes_to_json,
+    page_range_nodes,
+    plan_page_ranges,
+)
+from ingest_svc.pdf import open_pdf, page_text, read_outline
+from ingest_svc.storage import ObjectStorage
+
+log = logging.getLogger(__name__)
+
+# Pages per parallel task: small enough to spread a 300-page book over several workers.
+RANGE_TARGET_PAGES = 24
+EMBED_BATCH = 64
+# Cancellation and liveness are checked this often while extracting text.
+CHECK_EVERY_PAGES = 8
+
+
+class Dispatcher(Protocol):
+    def prepare(self, job_id: uuid.UUID) -> None: ...
+
+    def process_range(self, job_id: uuid.UUID, first_page: int, last_page: int) -> None: ...
+
+    def finalize(self, job_id: uuid.UUID) -> None: ...
+
+
+class Embedder(Protocol):
+    model_name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class Pipeline:
+    def __init__(
+        self,
+        pool: ConnectionPool[Connection[Any]],
+        storage: ObjectStorage,
+        embedder: Embedder,
+        dispatcher: Dispatcher,
+        worker_name: str,
+    ) -> None:
+        self.pool = pool
+        self.storage = storage
+        self.embedder = embedder
+        self.dispatcher = dispatcher
+        self.worker_name = worker_name
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    def prepare(self, job_id: uuid.UUID) -> None:
+        with self.pool.connection() as conn:
+            job = store.get_job(conn, job_id)
+            if job is None or job.state.is_terminal:
+                return
+            store.start_job(conn, job_id, Stage.PARSING, self.worker_name)
+            plan = store.get_plan(conn, job_id)
+        if plan is None:
+            with self.storage.local_copy(job.storage_key) as path, open_pdf(path) as document:
+                page_count = len(document)
+                entries = read_outline(document)
+                if entries:
+                    first_start = next((e.page_index for e in entries if e.page_index is not None), 0)
+                    front_matter = any(page_text(document, page) for page in range(1, first_start + 1))
+                    nodes = nodes_from_outline(entries, page_count, front_matter=front_matter)
+                else:
+                    nodes = page_range_nodes(page_count)
+            ranges = plan_page_ranges(nodes, page_count, RANGE_TARGET_PAGES)
+            with self.pool.connection() as conn:
+                self._check_in_flight(conn, job_id)
+                store.save_plan(conn, job_id, {"nodes": nodes_to_json(nodes)}, page_count, ranges)
+        with self.pool.connection() as conn:
+            pending = store.pending_ranges(conn, job_id)
+        log.info("job %s: dispatching %d page range(s)", job_id, len(pending))
+        for first, last in pending:
+            self.dispatcher.process_range(job_id, first, last)
+        if not pending:
+            self.dispatcher.finalize(job_id)
+
+    def process_range(self, job_id: uuid.UUID, first_page: int, last_page: int) -> None:
+        with self.pool.connection() as conn:
+            job = store.get_job(conn, job_id)
+            if job is None or job.state.is_terminal:
+                return
+            if not store.claim_range(conn, job_id, first_page, self.worker_name, Stage.PARSING):
+                # Done by an earlier delivery; make sure the join was not lost with a dead worker.
+                remaining = len(store.pending_ranges(conn, job_id))
+                if remaining == 0:
+                    self.dispatcher.finalize(job_id)
+                return
+            nodes = nodes_from_json(store.get_plan(conn, job_id)["nodes"])
+        segments: list[Segment] = []
+        with self.storage.local_copy(job.storage_key) as path, open_pdf(path) as document:
+            for page in range(first_page, last_page + 1):
+                if (page - first_page) % CHECK_EVERY_PAGES == 0:
+                    self._beat(job_id)
+                segments.extend(split_page(nodes, page, page_text(document, page)))
+        atoms = atoms_from_segments(segments)
+        with self.pool.connection() as conn:
+            store.set_stage(conn, job_id, Stage.EMBEDDING, self.worker_name)
+        vectors = self._embed(job_id, [atom.text for atom in atoms])
+        with self.pool.connection() as conn:
+            self._check_in_flight(conn, job_id)
+            remaining = store.complete_range(
+                conn,
+                job_id,
+                first_page,
+                [[a.node_key, a.page_number, a.text] for a in atoms],
+                vectors.astype(np.float32).tobytes(),
+            )
+        if remaining == 0:
+            self.dispatcher.finalize(job_id)
+
+    def finalize(self, job_id: uuid.UUID) -> None:
+        from content_svc.loader import DuplicateBook, ParsedAtom, ParsedBook, ParsedNode, load_book
+
+        with self.pool.connection() as conn:
+            job = store.get_job(conn, job_id)
+            if job is None or job.state.is_terminal or store.pending_ranges(conn, job_id):
+                return
+            store.set_stage(conn, job_id, Stage.LOADING, self.worker_name)
+        with self.pool.connection() as conn, conn.transaction():
+            # The row lock orders us with CancelIngestJob: whoever comes second sees the other's result.
+            job = store.get_job(conn, job_id, for_update=True)
+            if job is None or job.state is not JobState.RUNNING or store.pending_ranges(conn, job_id):
+                return
+            nodes = nodes_from_json(store.get_plan(conn, job_id)["nodes"])
+            atoms: list[AtomDraft] = []
+            blocks: list[np.ndarray] = []
+            for raw_atoms, raw_vectors in store.range_results(conn, job_id):
+                atoms.extend(AtomDraft(int(k), int(p), str(t)) for k, p, t in raw_atoms)
+                blocks.append(np.frombuffer(raw_vectors, dtype=np.float32).reshape(len(raw_atoms), -1)
+                              if raw_atoms else np.zeros((0, self.embedder.dimension), np.float32))
+            if not atoms:
+                raise IngestFailed(
+                    FailureReason.NO_TEXT,
+                    "no page has extractable text (scanned pages without a text layer?); "
+                    "run OCR on the PDF and upload it again",
+                )
+            embeddings = np.concatenate(blocks) if blocks else np.zeros((0, self.embedder.dimension))
+            book = ParsedBook(
+                title=job.title,
+                authors=job.authors,
+                subject=job.subject,
+                grade_level=job.grade_level,
+                page_count=job.pages_total,
+                content_sha256=job.content_sha256,
+                nodes=[_parsed_node(ParsedNode, node) for node in nodes],
+                atoms=[
+                    ParsedAtom(node_key=a.node_key, ordinal=i, page_number=a.page_number, text=a.text)
+                    for i, a in enumerate(atoms)
+                ],
+            )
+            try:
+                load_book(conn, job.book_id, book, embeddings, self.embedder)
+            except DuplicateBook as duplicate:
+                raise IngestFailed(
+                    FailureReason.INTERNAL,
+                    f"the library already has this file as book {duplicate.existing_book_id}; use that book",
+                ) from duplicate
+            store.mark_succeeded(conn, job_id, len(atoms))
+        log.info("job %s: book %s loaded with %d passages", job_id, job.book_id, len(atoms))
+
+    # --- failure and helpers -------------------------------------------------------------------
+
+    def fail(self, job_id: uuid.UUID, reason: FailureReason, message: str) -> None:
+        with self.pool.connection() as conn:
+            if store.mark_failed(conn, job_id, reason, message):
+                log.warning("job %s failed (%s): %s", job_id, reason.value, message)
+
+    def _check_in_flight(self, conn: Connection[Any], job_id: uuid.UUID) -> None:
+        state = store.get_state(conn, job_id)
+        if state is None or state.is_terminal:
+            raise JobCancelled(str(job_id))
+
+    def _beat(self, job_id: uuid.UUID) -> None:
+        with self.pool.connection() as conn:
+            state = store.heartbeat(conn, job_id)
+        if state is None or state.is_terminal:
+            raise JobCancelled(str(job_id))
+
+    def _embed(self, job_id: uuid.UUID, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        batches = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            self._beat(job_id)
+            batches.append(np.asarray(self.embedder.embed(texts[start : start + EMBED_BATCH]), np.float32))
+        return np.concatenate(batches)
+
+
+def _parsed_node(factory: Any, node: NodeDraft) -> Any:
+    return factory(
+        key=node.key,
+        parent_key=node.parent_key,
+        level=node.level,
+        ordinal=node.ordinal,
+        title=node.title,
+        first_page=node.first_page,
+        last_page=node.last_page,
+    )

@@ -1,0 +1,184 @@
+"""Outline -> structure nodes, page text -> passages, and upload checks: pure functions, real PDFs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from common.errors import InvalidArgument, ResourceExhausted
+from ingest_svc.domain.jobs import FailureReason, IngestFailed, UploadMetadata
+from ingest_svc.domain.passages import (
+    MAX_CHARS,
+    OVERLAP_CHARS,
+    Segment,
+    atoms_from_segments,
+    chunk_node_text,
+    normalise_page_text,
+    split_page,
+)
+from ingest_svc.domain.structure import (
+    MAX_OUTLINE_DEPTH,
+    OutlineEntry,
+    nodes_from_outline,
+    page_range_nodes,
+    plan_page_ranges,
+)
+from ingest_svc.domain.uploads import UploadChecks
+from ingest_svc.pdf import open_pdf, page_text, read_outline
+
+
+def test_outline_becomes_tree_with_page_ranges() -> None:
+    entries = [
+        OutlineEntry(0, "Preface", 4),
+        OutlineEntry(0, "Chapter 1", 10),
+        OutlineEntry(1, "1.1 Start", 10),
+        OutlineEntry(1, "1.2 More", 14),
+        OutlineEntry(2, "1.2.1 Deep", 15),
+        OutlineEntry(0, "Chapter 2", 20),
+    ]
+    nodes = nodes_from_outline(entries, 30, front_matter=True)
+    summary = [(n.title, n.level, n.parent_key, n.ordinal, n.first_page, n.last_page) for n in nodes]
+    assert summary == [
+        ("Front matter", 1, None, 0, 1, 4),
+        ("Preface", 1, None, 1, 5, 10),
+        ("Chapter 1", 1, None, 2, 11, 20),
+        ("1.1 Start", 2, 2, 0, 11, 14),
+        ("1.2 More", 2, 2, 1, 15, 20),
+        ("1.2.1 Deep", 3, 4, 0, 16, 20),
+        ("Chapter 2", 1, None, 3, 21, 30),
+    ]
+
+
+def test_malformed_outline_is_tamed() -> None:
+    # A jump from depth 0 to 5, a bookmark without target, a page beyond the end, backwards pages.
+    entries = [
+        OutlineEntry(0, "  A\x00 title  ", 3),
+        OutlineEntry(5, "", None),
+        OutlineEntry(1, "Beyond", 999),
+        OutlineEntry(0, "Backwards", 0),
+    ]
+    nodes = nodes_from_outline(entries, 10)
+    assert [(n.title, n.level, n.parent_key) for n in nodes] == [
+        ("A title", 1, None), ("Untitled", 2, 0), ("Beyond", 2, 0), ("Backwards", 1, None)
+    ]
+    assert all(1 <= n.first_page <= n.last_page <= 10 for n in nodes)
+
+
+def test_deep_outline_is_capped() -> None:
+    entries = [OutlineEntry(depth, f"level {depth}", 0) for depth in range(50)]
+    nodes = nodes_from_outline(entries, 3)
+    assert max(n.level for n in nodes) == MAX_OUTLINE_DEPTH
+    assert all(n.level == (nodes[n.parent_key].level + 1 if n.parent_key is not None else 1) for n in nodes)
+
+
+def test_page_range_nodes() -> None:
+    assert [(n.title, n.first_page, n.last_page) for n in page_range_nodes(2)] == [
+        ("Page 1", 1, 1), ("Page 2", 2, 2)
+    ]
+    big = page_range_nodes(25)
+    assert [(n.first_page, n.last_page) for n in big] == [(1, 10), (11, 20), (21, 25)]
+
+
+def test_page_ranges_cover_the_book_once() -> None:
+    nodes = page_range_nodes(288)
+    ranges = plan_page_ranges(nodes, 288, 24)
+    assert ranges[0][0] == 1 and ranges[-1][1] == 288
+    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:], strict=False))
+    assert len(ranges) > 4
+
+
+def test_split_page_cuts_at_titles() -> None:
+    entries = [OutlineEntry(0, "Intro", 0), OutlineEntry(0, "Second part", 1)]
+    nodes = nodes_from_outline(entries, 3)
+    text = "the end of the intro, which is quite long and continues here for a while.\nSecond Part\nnew text"
+    segments = split_page(nodes, 2, text)
+    assert [(s.node_key, s.text[:11]) for s in segments] == [(0, "the end of "), (1, "Second Part")]
+    # A short running head before the title belongs to the new node.
+    assert [s.node_key for s in split_page(nodes, 2, "Chapter 2\nSecond part\nbody")] == [1]
+    assert [s.node_key for s in split_page(nodes, 3, "more of part two")] == [1]
+
+
+def test_chunks_are_bounded_overlapping_and_keep_pages() -> None:
+    sentence = "This sentence is about recursion and stack frames. "
+    pieces = [(5, sentence * 40), (6, sentence * 40)]
+    passages = chunk_node_text(pieces)
+    assert len(passages) > 3
+    assert all(len(text) <= MAX_CHARS for _page, text in passages)
+    assert passages[0][0] == 5 and passages[-1][0] == 6
+    for (_p1, first), (_p2, second) in zip(passages, passages[1:], strict=False):
+        overlap = first[-OVERLAP_CHARS // 2 :]
+        assert overlap.strip()[:20] in second[: OVERLAP_CHARS + 40]
+    # Words are never cut in half.
+    assert all(text.split()[0] in sentence.split() for _page, text in passages)
+
+
+def test_atoms_never_cross_nodes() -> None:
+    segments = [Segment(0, 1, "alpha " * 300), Segment(1, 1, "beta " * 10), Segment(1, 2, "gamma " * 10)]
+    atoms = atoms_from_segments(segments)
+    assert {a.node_key for a in atoms if "alpha" in a.text} == {0}
+    assert not any("alpha" in a.text and "beta" in a.text for a in atoms)
+    node_1 = [a for a in atoms if a.node_key == 1]
+    assert len(node_1) == 1 and "beta" in node_1[0].text and "gamma" in node_1[0].text
+
+
+def test_normalise_joins_hyphenation() -> None:
+    assert normalise_page_text("math\x02\r\nematicians\r\nuse\x00it") == "mathematicians\nuse it"
+
+
+def test_upload_checks() -> None:
+    checks = UploadChecks(max_bytes=100, chunk_max_bytes=10)
+    body = b"%PDF-1.7\n" + b"x" * 20 + b"\n%%EOF\n"
+    for start in range(0, len(body), 10):
+        checks.add(body[start : start + 10])
+    assert checks.finish(hashlib.sha256(body).hexdigest()) == hashlib.sha256(body).hexdigest()
+    with pytest.raises(InvalidArgument, match="expected_sha256"):
+        fresh = UploadChecks(max_bytes=100, chunk_max_bytes=100)
+        fresh.add(body)
+        fresh.finish("0" * 64)
+    with pytest.raises(InvalidArgument, match="at most 10 bytes"):
+        UploadChecks(max_bytes=100, chunk_max_bytes=10).add(b"x" * 11)
+    with pytest.raises(ResourceExhausted):
+        big = UploadChecks(max_bytes=15, chunk_max_bytes=10)
+        big.add(b"%PDF-12345")
+        big.add(b"123456")
+    truncated = UploadChecks(max_bytes=100, chunk_max_bytes=100)
+    truncated.add(body[:-8])
+    with pytest.raises(InvalidArgument, match="truncated"):
+        truncated.finish("")
+    not_pdf = UploadChecks(max_bytes=100, chunk_max_bytes=100)
+    not_pdf.add(b"hello world, this is text\n%%EOF")
+    with pytest.raises(InvalidArgument, match="not a PDF"):
+        not_pdf.finish("")
+
+
+def test_metadata_validation_names_fields() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        UploadMetadata(title=" ", filename="", expected_sha256="xyz").validated()
+    assert set(raised.value.violations) == {"metadata.title", "metadata.filename", "metadata.expected_sha256"}
+
+
+# --- real PDFs -----------------------------------------------------------------------------------
+
+
+def test_corpus_outlines(corpus: Path) -> None:
+    with open_pdf(corpus / "toc.pdf") as document:
+        entries = read_outline(document)
+        nodes = nodes_from_outline(entries, len(document))
+        segments = [s for page in (1, 2) for s in split_page(nodes, page, page_text(document, page))]
+    assert [n.title for n in nodes][:3] == ["One", "One-A", "One-B"]
+    by_key = {n.key: n.title for n in nodes}
+    owners = {by_key[s.node_key]: s.text for s in segments}
+    assert "One B I." in owners["One-B-I"] and "Three A." in owners["Three-A"]
+    with open_pdf(corpus / "thinkpython2.pdf") as document:
+        entries = read_outline(document)
+    assert len(entries) == 240
+
+
+def test_unreadable_pdfs_fail_with_reasons(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\nnot really a pdf\n%%EOF\n")
+    with pytest.raises(IngestFailed) as raised, open_pdf(broken):
+        pass
+    assert raised.value.reason is FailureReason.CORRUPT
