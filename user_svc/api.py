@@ -119,13 +119,14 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):  # type: ignore[m
             elif path == "atom_references":
                 validation.atom_references(v, artifact.atom_references, field)
             elif path == "pedagogy_strategy_id":
-                validation.foreign_id(v, artifact.pedagogy_strategy_id, field, required=False)
-                patch["pedagogy_strategy_id"] = artifact.pedagogy_strategy_id
+                validation.uuid_text(v, artifact.pedagogy_strategy_id, field, required=False)
         v.raise_if_any()
         if "book_ids" in paths:
             patch["book_ids"] = _book_ids(artifact.book_ids)
         if "atom_references" in paths:
             patch["atom_references"] = _atom_references(artifact.atom_references)
+        if "pedagogy_strategy_id" in paths:
+            patch["pedagogy_strategy_id"] = _canonical(artifact.pedagogy_strategy_id)
         updated = self._domain.update_artifact(_caller(), artifact_id, artifact.etag, ArtifactPatch(**patch))
         return pb.UpdateArtifactResponse(artifact=artifact_pb(updated))
 
@@ -199,7 +200,7 @@ def _new_content(artifact: pb.ClassArtifact) -> ArtifactContent:
         validation.body(v, getattr(artifact, set_body), f"artifact.{set_body}")
     validation.book_ids(v, artifact.book_ids, "artifact.book_ids")
     validation.atom_references(v, artifact.atom_references, "artifact.atom_references")
-    validation.foreign_id(v, artifact.pedagogy_strategy_id, "artifact.pedagogy_strategy_id", required=False)
+    validation.uuid_text(v, artifact.pedagogy_strategy_id, "artifact.pedagogy_strategy_id", required=False)
     v.raise_if_any()
     assert set_body is not None
     return ArtifactContent(
@@ -208,8 +209,13 @@ def _new_content(artifact: pb.ClassArtifact) -> ArtifactContent:
         body=body_json(getattr(artifact, set_body)),
         book_ids=_book_ids(artifact.book_ids),
         atom_references=_atom_references(artifact.atom_references),
-        pedagogy_strategy_id=artifact.pedagogy_strategy_id,
+        pedagogy_strategy_id=_canonical(artifact.pedagogy_strategy_id),
     )
+
+
+def _canonical(optional_uuid: str) -> str:
+    """The canonical (lower-case, hyphenated) form of a validated UUID; empty stays empty."""
+    return str(parse_uuid(optional_uuid, "id")) if optional_uuid else ""
 
 
 def _book_ids(ids: Any) -> tuple[Any, ...]:
@@ -217,15 +223,17 @@ def _book_ids(ids: Any) -> tuple[Any, ...]:
 
 
 def _atom_references(refs: Any) -> tuple[AtomReference, ...]:
-    return tuple(AtomReference(parse_uuid(ref.book_id, "atom_references"), ref.atom_id) for ref in refs)
+    return tuple(AtomReference(parse_uuid(ref.book_id, "atom_references"), _canonical(ref.atom_id)) for ref in refs)
 
 
 def _profile_value(profile: pb.TeacherProfile, path: str) -> Any:
     if path == "active_books":
         return tuple(
-            ActiveBook(parse_uuid(b.book_id, "active_books"), b.current_node_id, b.current_page)
+            ActiveBook(parse_uuid(b.book_id, "active_books"), _canonical(b.current_node_id), b.current_page)
             for b in profile.active_books
         )
+    if path == "default_pedagogy_strategy_id":
+        return _canonical(profile.default_pedagogy_strategy_id)
     value = getattr(profile, path)
     return value if isinstance(value, str) else tuple(value)
 

@@ -20,7 +20,5 @@ SHORT_TEXT_MAX_CHARS = 500
 # Free text inside a body (prompt, answer, explanation, description, instructions).
 LONG_TEXT_MAX_CHARS = 20_000
 LANGUAGE_TAG_MAX_CHARS = 35
-# Ids owned by content_svc other than book ids (atom, node, pedagogy strategy): opaque strings.
-FOREIGN_ID_MAX_CHARS = 64
 LESSON_ACTIVITY_MAX_MINUTES = 24 * 60
 PAGE_NUMBER_MAX = 1_000_000

@@ -80,7 +80,9 @@ class StoreSession:
         for field, value in changes.items():
             if field not in PROFILE_MUTABLE_FIELDS:
                 raise ValueError(f"not a mutable profile field: {field}")
-            if field == "active_books":
+            if field == "default_pedagogy_strategy_id":
+                value = value or None
+            elif field == "active_books":
                 value = Jsonb([_active_book_json(book) for book in value])
             elif isinstance(value, tuple):
                 value = list(value)
@@ -218,6 +220,11 @@ def _active_book_json(book: ActiveBook) -> dict[str, Any]:
             "current_page": book.current_page}
 
 
+def _optional_id(value: UUID | None) -> str:
+    """Optional UUID columns are NULL when unset; the API and domain use '' for that."""
+    return str(value) if value is not None else ""
+
+
 def _profile(row: Row) -> Profile:
     return Profile(
         user_id=row["user_id"],
@@ -225,7 +232,7 @@ def _profile(row: Row) -> Profile:
         grade_levels=tuple(row["grade_levels"]),
         subjects=tuple(row["subjects"]),
         language=row["language"],
-        default_pedagogy_strategy_id=row["default_pedagogy_strategy_id"],
+        default_pedagogy_strategy_id=_optional_id(row["default_pedagogy_strategy_id"]),
         active_books=tuple(
             ActiveBook(UUID(book["book_id"]), book.get("current_node_id", ""), book.get("current_page", 0))
             for book in row["active_books"]
@@ -244,7 +251,7 @@ def _content_params(content: ArtifactContent) -> dict[str, Any]:
         "atom_references": Jsonb(
             [{"book_id": str(ref.book_id), "atom_id": ref.atom_id} for ref in content.atom_references]
         ),
-        "pedagogy_strategy_id": content.pedagogy_strategy_id,
+        "pedagogy_strategy_id": content.pedagogy_strategy_id or None,
     }
 
 
@@ -261,7 +268,7 @@ def _artifact(row: Row) -> Artifact:
             atom_references=tuple(
                 AtomReference(UUID(ref["book_id"]), ref["atom_id"]) for ref in row["atom_references"]
             ),
-            pedagogy_strategy_id=row["pedagogy_strategy_id"],
+            pedagogy_strategy_id=_optional_id(row["pedagogy_strategy_id"]),
         ),
         revision=row["revision"],
         create_time=created,

@@ -17,7 +17,6 @@ from teaching.user.v1 import user_service_pb2 as pb
 from user_svc import limits
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
-_FOREIGN_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
 class Violations:
@@ -69,15 +68,6 @@ def uuid_text(v: Violations, value: str, field: str, *, required: bool = True) -
         v.add(field, "must be a UUID" if value else "is required")
 
 
-def foreign_id(v: Violations, value: str, field: str, *, required: bool) -> None:
-    """Ids content_svc owns (atoms, nodes, strategies) are opaque to us: short, URL-safe."""
-    if not value:
-        if required:
-            v.add(field, "is required")
-    elif len(value) > limits.FOREIGN_ID_MAX_CHARS or not _FOREIGN_ID.match(value):
-        v.add(field, f"must be an id of at most {limits.FOREIGN_ID_MAX_CHARS} letters, digits, '_', '-', '.', ':'")
-
-
 def mask_paths(v: Violations, paths: Iterable[str], allowed: Sequence[str]) -> list[str]:
     """The distinct paths in order; an empty mask or an unknown path is a violation."""
     distinct = list(dict.fromkeys(paths))
@@ -107,7 +97,7 @@ def profile_fields(v: Violations, profile: pb.TeacherProfile, paths: Iterable[st
             ):
                 v.add(field, "must be a BCP-47 language tag such as 'en' or 'es-MX' (or empty)")
         elif path == "default_pedagogy_strategy_id":
-            foreign_id(v, profile.default_pedagogy_strategy_id, field, required=False)
+            uuid_text(v, profile.default_pedagogy_strategy_id, field, required=False)
         elif path == "active_books":
             _active_books(v, profile.active_books, field)
 
@@ -123,7 +113,7 @@ def _active_books(v: Violations, books: Sequence[pb.ActiveBook], field: str) -> 
         if book.book_id and book.book_id.lower() in seen:
             v.add(f"{entry}.book_id", "appears twice")
         seen.add(book.book_id.lower())
-        foreign_id(v, book.current_node_id, f"{entry}.current_node_id", required=False)
+        uuid_text(v, book.current_node_id, f"{entry}.current_node_id", required=False)
         if not 0 <= book.current_page <= limits.PAGE_NUMBER_MAX:
             v.add(f"{entry}.current_page", f"must be between 0 (unset) and {limits.PAGE_NUMBER_MAX}")
 
@@ -216,4 +206,4 @@ def atom_references(v: Violations, refs: Sequence[pb.AtomReference], field: str)
         return
     for index, ref in enumerate(refs):
         uuid_text(v, ref.book_id, f"{field}[{index}].book_id")
-        foreign_id(v, ref.atom_id, f"{field}[{index}].atom_id", required=True)
+        uuid_text(v, ref.atom_id, f"{field}[{index}].atom_id")

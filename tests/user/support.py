@@ -89,8 +89,8 @@ def quiz(title: str = "Fractions check", *, books: tuple[str, ...] = (), questio
             ]
         ),
         book_ids=list(books),
-        atom_references=[pb.AtomReference(book_id=b, atom_id=f"atom-{i}") for i, b in enumerate(books)],
-        pedagogy_strategy_id="socratic",
+        atom_references=[pb.AtomReference(book_id=b, atom_id=str(uuid4())) for b in books],
+        pedagogy_strategy_id=str(uuid4()),
     )
 
 

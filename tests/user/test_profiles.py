@@ -39,22 +39,29 @@ def test_first_access_creates_the_default_profile_once(new_teacher: NewTeacher) 
 def test_update_changes_only_masked_fields(new_teacher: NewTeacher) -> None:
     teacher = new_teacher()
     before = _profile(teacher)
-    algebra = book()
+    algebra, chapter = book(), book()
     change = pb.TeacherProfile(
         display_name="Ms. Rivera",
         grade_levels=["5", "6"],
         subjects=["math"],  # not in the mask: ignored
         language="es-MX",
-        active_books=[pb.ActiveBook(book_id=algebra, current_node_id="ch-3", current_page=41)],
+        active_books=[pb.ActiveBook(book_id=algebra, current_node_id=chapter, current_page=41)],
     )
     updated = teacher.call("UpdateProfile", _update_request(change, "display_name", "grade_levels", "language",
                                                             "active_books")).profile
     assert updated.display_name == "Ms. Rivera" and list(updated.grade_levels) == ["5", "6"]
     assert updated.language == "es-MX" and list(updated.subjects) == []
-    assert [(b.book_id, b.current_node_id, b.current_page) for b in updated.active_books] == [(algebra, "ch-3", 41)]
+    assert [(b.book_id, b.current_node_id, b.current_page) for b in updated.active_books] == [(algebra, chapter, 41)]
     assert updated.create_time == before.create_time
     assert updated.update_time.ToDatetime() >= before.update_time.ToDatetime()
     assert _profile(teacher) == updated
+
+    # Ids come back in canonical form.
+    strategy = book()
+    canonical = teacher.call("UpdateProfile", _update_request(
+        pb.TeacherProfile(default_pedagogy_strategy_id=strategy.upper()), "default_pedagogy_strategy_id"
+    )).profile
+    assert canonical.default_pedagogy_strategy_id == strategy
 
     # A masked field left empty is cleared (AIP-134).
     cleared = teacher.call("UpdateProfile", _update_request(pb.TeacherProfile(), "grade_levels")).profile
@@ -82,6 +89,17 @@ def test_invalid_updates_are_refused_and_change_nothing(new_teacher: NewTeacher)
                 pb.TeacherProfile(active_books=[pb.ActiveBook(book_id=book(), current_page=-1)]), "active_books"
             ),
             "profile.active_books[0].current_page",
+        ),
+        (
+            _update_request(
+                pb.TeacherProfile(active_books=[pb.ActiveBook(book_id=book(), current_node_id="ch-3")]),
+                "active_books",
+            ),
+            "profile.active_books[0].current_node_id",
+        ),
+        (
+            _update_request(pb.TeacherProfile(default_pedagogy_strategy_id="socratic"), "default_pedagogy_strategy_id"),
+            "profile.default_pedagogy_strategy_id",
         ),
     ]
     for request, field in cases:

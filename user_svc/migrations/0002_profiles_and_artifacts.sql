@@ -1,5 +1,6 @@
 -- UserService schema: everything is keyed by the owner's user id (the JWT subject, an opaque
--- string), so db_user can be distributed by user id later (DESIGN.md §4).
+-- string), so db_user can be distributed by user id later (DESIGN.md §4). Ids of content_svc's
+-- rows (books, nodes, atoms, strategies) are UUIDs there; they are not foreign keys (other database).
 
 CREATE TABLE teacher_profiles (
     user_id                      text        PRIMARY KEY,
@@ -7,8 +8,8 @@ CREATE TABLE teacher_profiles (
     grade_levels                 text[]      NOT NULL DEFAULT '{}',
     subjects                     text[]      NOT NULL DEFAULT '{}',
     language                     text        NOT NULL DEFAULT 'en',
-    default_pedagogy_strategy_id text        NOT NULL DEFAULT '',
-    -- [{"book_id": uuid, "current_node_id": str, "current_page": int}, ...]: small (<= 50),
+    default_pedagogy_strategy_id uuid,
+    -- [{"book_id": uuid, "current_node_id": uuid or "", "current_page": int}, ...]: small (<= 50),
     -- always read and written whole with the profile.
     active_books                 jsonb       NOT NULL DEFAULT '[]',
     create_time                  timestamptz NOT NULL DEFAULT now(),
@@ -23,9 +24,9 @@ CREATE TABLE class_artifacts (
     -- The body message (Quiz, LessonPlan or Worksheet, per kind) in proto JSON.
     body                 jsonb       NOT NULL,
     book_ids             uuid[]      NOT NULL DEFAULT '{}',
-    -- [{"book_id": uuid, "atom_id": str}, ...]
+    -- [{"book_id": uuid, "atom_id": uuid}, ...]
     atom_references      jsonb       NOT NULL DEFAULT '[]',
-    pedagogy_strategy_id text        NOT NULL DEFAULT '',
+    pedagogy_strategy_id uuid,
     revision             bigint      NOT NULL DEFAULT 1 CHECK (revision >= 1),
     create_time          timestamptz NOT NULL DEFAULT now(),
     update_time          timestamptz NOT NULL DEFAULT now(),
@@ -48,7 +49,7 @@ CREATE TABLE artifact_revisions (
     body                 jsonb       NOT NULL,
     book_ids             uuid[]      NOT NULL DEFAULT '{}',
     atom_references      jsonb       NOT NULL DEFAULT '[]',
-    pedagogy_strategy_id text        NOT NULL DEFAULT '',
+    pedagogy_strategy_id uuid,
     create_time          timestamptz NOT NULL,
     -- When this version was written, and when it was replaced.
     update_time          timestamptz NOT NULL,
