@@ -60,6 +60,9 @@ class FusionWeights:
     k: int = 60
     # Each ranker contributes this many candidates (at least top_k).
     depth: int = 50
+    # Text candidates scoring below this fraction of the best BM25 score matched only common words;
+    # ranks alone cannot tell that, and letting them vote buries a passage with the rare exact term.
+    text_relative_cutoff: float = 0.2
 
 
 def parse_uuid(value: str, field: str) -> uuid.UUID:
@@ -310,6 +313,9 @@ class ContentService:
     def _fuse(
         self, vector_ranking: list[store.Candidate], text_ranking: list[store.Candidate]
     ) -> list[store.Candidate]:
+        if text_ranking:
+            floor = text_ranking[0][2] * self._fusion.text_relative_cutoff
+            text_ranking = [candidate for candidate in text_ranking if candidate[2] >= floor]
         fused: dict[tuple[uuid.UUID, uuid.UUID], float] = {}
         for weight, ranking in ((self._fusion.vector, vector_ranking), (self._fusion.text, text_ranking)):
             for rank, (book_id, atom_id, _score) in enumerate(ranking, start=1):

@@ -1,0 +1,118 @@
+"""Helpers for the content tests: synthetic books written with the real loader."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy
+import psycopg
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from content_svc.embedding import Embedder, HashingEmbedder
+from content_svc.loader import ParsedAtom, ParsedBook, ParsedNode, atom_uuid, load_book, node_uuid
+
+EMBEDDER = HashingEmbedder(384)  # what the stack's content service uses by default
+
+
+def unique_sha() -> str:
+    return hashlib.sha256(uuid.uuid4().bytes).hexdigest()
+
+
+def load(
+    conninfo: str,
+    book: ParsedBook,
+    *,
+    embedder: Embedder = EMBEDDER,
+    embeddings: numpy.ndarray[Any, Any] | None = None,
+    book_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    book_id = book_id or uuid.uuid4()
+    vectors = embeddings if embeddings is not None else embedder.embed([a.text for a in book.atoms])
+    with psycopg.connect(conninfo) as conn:
+        load_book(conn, book_id, book, vectors, embedder)
+    return book_id
+
+
+@dataclass(frozen=True)
+class Textbook:
+    """A small biology book:
+
+    Part I Foundations (1-20)
+      Chapter 1 Cells (1-10)
+        1.1 Membranes (1-5)
+        1.2 Organelles (6-10)
+      Chapter 2 Energy (11-20)
+    Part II Ecology (21-40)
+      Chapter 3 Populations (21-40)
+    """
+
+    book_id: uuid.UUID
+    book: ParsedBook
+
+    def node_id(self, key: int) -> str:
+        return str(node_uuid(self.book_id, key))
+
+    def atom_id(self, ordinal: int) -> str:
+        return str(atom_uuid(self.book_id, ordinal))
+
+
+TEXTBOOK_NODES = [
+    ParsedNode(key=10, parent_key=None, level=1, ordinal=0, title="Part I Foundations", first_page=1, last_page=20),
+    ParsedNode(key=11, parent_key=10, level=2, ordinal=0, title="Chapter 1 Cells", first_page=1, last_page=10),
+    ParsedNode(key=12, parent_key=11, level=3, ordinal=0, title="1.1 Membranes", first_page=1, last_page=5),
+    ParsedNode(key=13, parent_key=11, level=3, ordinal=1, title="1.2 Organelles", first_page=6, last_page=10),
+    ParsedNode(key=14, parent_key=10, level=2, ordinal=1, title="Chapter 2 Energy", first_page=11, last_page=20),
+    ParsedNode(key=20, parent_key=None, level=1, ordinal=1, title="Part II Ecology", first_page=21, last_page=40),
+    ParsedNode(key=21, parent_key=20, level=2, ordinal=0, title="Chapter 3 Populations", first_page=21, last_page=40),
+]
+
+TEXTBOOK_ATOMS = [
+    (12, 1, "The cell membrane is a lipid bilayer that controls what enters and leaves the cell."),
+    (12, 3, "Proteins embedded in the membrane act as channels and pumps for ions."),
+    (13, 6, "Mitochondria are organelles that release energy from food molecules."),
+    (13, 8, "The nucleus stores the genetic material of the cell and controls its activity."),
+    (14, 12, "Photosynthesis captures light energy and stores it in glucose."),
+    (14, 15, "Cellular respiration releases the energy stored in glucose as ATP."),
+    (21, 22, "A population is a group of organisms of one species living in the same area."),
+    (21, 30, "Predators and prey populations rise and fall in linked cycles."),
+    (21, 38, "Carrying capacity is the largest population an environment can support."),
+]
+
+
+def textbook_parsed(title: str = "Biology Basics") -> ParsedBook:
+    atoms = [
+        ParsedAtom(node_key=node, ordinal=i, page_number=page, text=text)
+        for i, (node, page, text) in enumerate(TEXTBOOK_ATOMS)
+    ]
+    return ParsedBook(
+        title=title, authors=["A. Author", "B. Author"], subject="biology", grade_level="9",
+        page_count=40, content_sha256=unique_sha(), nodes=list(TEXTBOOK_NODES), atoms=atoms,
+    )
+
+
+def bad_request_fields(error: grpc.RpcError) -> dict[str, str]:
+    """Field violations of an INVALID_ARGUMENT error (fails the test when there are none)."""
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "INVALID_ARGUMENT without google.rpc.Status details"
+    violations: dict[str, str] = {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations.update({v.field: v.description for v in bad.field_violations})
+    assert violations, "INVALID_ARGUMENT without BadRequest field violations"
+    return violations
+
+
+def expect_error(code: grpc.StatusCode, call: Any, *args: Any, **kwargs: Any) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call(*args, **kwargs)
+    assert info.value.code() == code, f"expected {code}, got {info.value.code()}: {info.value.details()}"
+    return info.value
