@@ -41,5 +41,15 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	@$(PY) -m bench
 
+# db_user backups with the embedded Postgres' own pg_dump/pg_restore (docs/user_service.md).
+# Defaults point at `make dev`'s cluster; set POSTGRES_USER_* for another one.
+backup-user: $(STAMP)
+	@test -n "$(FILE)" || { echo "usage: make backup-user FILE=path/to/db_user.dump"; exit 2; }
+	@POSTGRES_USER_PORT=$${POSTGRES_USER_PORT:-5433} $(PY) -m user_svc.backup dump --out "$(FILE)"
+
+restore-user: $(STAMP)
+	@test -n "$(FILE)" || { echo "usage: make restore-user FILE=path/to/db_user.dump"; exit 2; }
+	@POSTGRES_USER_PORT=$${POSTGRES_USER_PORT:-5433} $(PY) -m user_svc.backup restore --file "$(FILE)"
+
 clean-data:
 	rm -rf .devdata

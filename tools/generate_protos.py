@@ -1,7 +1,7 @@
 """Regenerates everything in gen/ from protos/ (run as `make gen`).
 
 Outputs, all committed:
-  gen/teaching/...                grpcio stubs (*_pb2.py, *_pb2_grpc.py) with .pyi type stubs
+  gen/teaching/...                grpcio stubs (*_pb2.py, *_pb2_grpc.py) with .pyi type stubs (mypy-protobuf)
   gen/teaching_betterproto/...    betterproto dataclasses and async clients
   gen/descriptors.binpb           descriptor set (with imports) for Envoy's JSON transcoder
 """
@@ -50,7 +50,11 @@ def generate(out: Path) -> None:
         grpc_out, bp_out = Path(tmp) / "grpc", Path(tmp) / "bp"
         grpc_out.mkdir()
         bp_out.mkdir()
-        run_protoc(f"--python_out={grpc_out}", f"--pyi_out={grpc_out}", f"--grpc_python_out={grpc_out}")
+        # mypy-protobuf writes the .pyi of both the messages and the grpc stubs (protoc has none for the latter).
+        run_protoc(
+            f"--python_out={grpc_out}", f"--mypy_out={grpc_out}", f"--grpc_python_out={grpc_out}",
+            f"--mypy_grpc_out={grpc_out}",
+        )
         run_protoc(f"--python_betterproto_out={bp_out}")
         run_protoc(
             f"--descriptor_set_out={out / 'descriptors.binpb'}", "--include_imports",

@@ -178,7 +178,7 @@ def _require_revision(revision: int) -> None:
 def _kind(value: int, field: str) -> ArtifactKind:
     if value not in BODY_FIELD:
         raise InvalidArgument({field: f"must be one of {_KIND_NAMES}"})
-    return ArtifactKind(pb.ArtifactKind.Name(value).removeprefix("ARTIFACT_KIND_"))
+    return ArtifactKind(pb.ArtifactKind.Name(pb.ArtifactKind.ValueType(value)).removeprefix("ARTIFACT_KIND_"))
 
 
 def _kind_pb(kind: ArtifactKind) -> Any:
