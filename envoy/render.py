@@ -50,8 +50,8 @@ STREAMING_METHODS = {
     f"/{INGEST_SERVICE}/WatchIngestJob": WATCH_IDLE_TIMEOUT,
 }
 
-# JSON bodies are buffered by the transcoder; gRPC messages stream through untouched (uploads come in
-# 1 MiB chunks and the services enforce their own per-message limit).
+# JSON request bodies are buffered and limited; gRPC messages stream through untouched (uploads come
+# in 1 MiB chunks and the services enforce their own per-message limit).
 MAX_JSON_REQUEST_BYTES = 4 * 1024 * 1024
 MAX_JSON_RESPONSE_BYTES = 32 * 1024 * 1024
 
@@ -111,31 +111,30 @@ def _cluster(upstream: Upstream) -> dict[str, Any]:
     }
 
 
+def _grpc_route(match: dict[str, Any], route: dict[str, Any]) -> dict[str, Any]:
+    """A route for gRPC and gRPC-Web requests: streamed through, never buffered."""
+    no_buffering = _typed("envoy.extensions.filters.http.buffer.v3.BufferPerRoute", disabled=True)
+    return {"match": match, "route": route, "typed_per_filter_config": {"envoy.filters.http.buffer": no_buffering}}
+
+
 def _routes(upstreams: list[Upstream]) -> list[dict[str, Any]]:
     routes: list[dict[str, Any]] = []
     # Streaming methods first: exact paths beat their service's prefix route.
     by_service = {u.service: u for u in upstreams}
     for path, idle in STREAMING_METHODS.items():
-        routes.append(
-            {
-                "match": {"path": path},
-                "route": {"cluster": by_service[INGEST_SERVICE].cluster, "timeout": "0s", "idle_timeout": idle},
-            }
-        )
+        route = {"cluster": by_service[INGEST_SERVICE].cluster, "timeout": "0s", "idle_timeout": idle}
+        routes.append(_grpc_route({"path": path}, route))
     for upstream in upstreams:
-        routes.append(
-            {
-                "match": {"prefix": f"/{upstream.service}/"},
-                "route": {"cluster": upstream.cluster, "timeout": UNARY_TIMEOUT},
-            }
-        )
+        routes.append(_grpc_route({"prefix": f"/{upstream.service}/"},
+                                  {"cluster": upstream.cluster, "timeout": UNARY_TIMEOUT}))
     infrastructure = by_service[CONTENT_SERVICE].cluster
     for prefix in (*REFLECTION_PREFIXES, HEALTH_PREFIX):
         # Reflection is a bidirectional stream that grpcurl keeps open while it works.
-        routes.append({"match": {"prefix": prefix}, "route": {"cluster": infrastructure, "timeout": "0s"}})
-    # Anything else. Unknown JSON paths never get here (the transcoder answers them with a 404);
-    # gRPC calls to unknown methods get UNIMPLEMENTED from a server. The catch-all also gives the CORS
-    # filter a route for /v1/... paths, so their preflights are answered.
+        routes.append(_grpc_route({"prefix": prefix}, {"cluster": infrastructure, "timeout": "0s"}))
+    # Anything else, JSON requests included: the JSON paths (/v1/...) match no gRPC prefix until the
+    # transcoder has rewritten them, so the buffer filter applies this route's size limit to their bodies.
+    # Unknown JSON paths never reach a server (the transcoder answers them with a 404); gRPC calls to
+    # unknown methods get UNIMPLEMENTED from one. This route also lets the CORS filter answer preflights.
     routes.append({"match": {"prefix": "/"}, "route": {"cluster": infrastructure, "timeout": UNARY_TIMEOUT}})
     return routes
 
@@ -187,6 +186,9 @@ def _http_filters(descriptor_path: str) -> list[dict[str, Any]]:
         # CORS first: it answers preflights before anything else looks at the request.
         {"name": "envoy.filters.http.cors", "typed_config": _typed(f"{extensions}.cors.v3.Cors")},
         {"name": "envoy.filters.http.grpc_web", "typed_config": _typed(f"{extensions}.grpc_web.v3.GrpcWeb")},
+        # JSON bodies over the limit get a 413 here (gRPC routes opt out, see _grpc_route).
+        {"name": "envoy.filters.http.buffer",
+         "typed_config": _typed(f"{extensions}.buffer.v3.Buffer", max_request_bytes=MAX_JSON_REQUEST_BYTES)},
         {"name": "envoy.filters.http.grpc_json_transcoder", "typed_config": transcoder},
         {"name": "envoy.filters.http.router", "typed_config": _typed(f"{extensions}.router.v3.Router")},
     ]

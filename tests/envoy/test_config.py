@@ -105,7 +105,7 @@ def test_transcoder_settings(render: ModuleType) -> None:
 
 def test_filter_order_puts_cors_first_and_router_last(render: ModuleType) -> None:
     names = list(_filters(yaml.safe_load(embedded(render))))
-    assert names == ["envoy.filters.http.cors", "envoy.filters.http.grpc_web",
+    assert names == ["envoy.filters.http.cors", "envoy.filters.http.grpc_web", "envoy.filters.http.buffer",
                      "envoy.filters.http.grpc_json_transcoder", "envoy.filters.http.router"]
 
 
