@@ -419,3 +419,26 @@ def test_grpc_upload_larger_than_the_json_limit_streams_through(front: str, corp
     assert final["state"] in TERMINAL_STATES
     if final["state"] == "INGEST_JOB_STATE_SUCCEEDED":
         admin.ok("DELETE", f"/v1/books/{uploaded.book_id}")
+
+
+def test_envoy_sees_every_upstream_healthy_over_grpc_health(stack: Stack, front: str) -> None:
+    # Active health checks ask grpc.health.v1 for each service by name; a wrong name would mark it unhealthy.
+    import time
+    import urllib.request
+
+    def unhealthy() -> dict[str, Any]:
+        url = f"http://127.0.0.1:{stack.ports.envoy_admin}/clusters?format=json"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            clusters = json.loads(response.read())["cluster_statuses"]
+        states = {}
+        for cluster in clusters:
+            for host in cluster.get("host_statuses", []):
+                health = host["health_status"]
+                if health.get("eds_health_status") != "HEALTHY" or len(health) > 1:
+                    states[cluster["name"]] = health
+        return states
+
+    deadline = time.monotonic() + 60
+    while (bad := unhealthy()) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert bad == {}
