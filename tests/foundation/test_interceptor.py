@@ -10,13 +10,13 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from teaching.user.v1 import user_service_pb2 as pb
-from teaching.user.v1 import user_service_pb2_grpc
 
 from common.auth import TokenVerifier, current_identity, mint_token, require_admin
 from common.errors import Aborted, InvalidArgument, NotFound
 from common.interceptor import AuthInterceptor
 from common.settings import Settings
+from teaching.user.v1 import user_service_pb2 as pb
+from teaching.user.v1 import user_service_pb2_grpc
 
 SETTINGS = Settings()
 
