@@ -205,6 +205,9 @@ def index_and_attach_partitions(conn: Conn, book_id: uuid.UUID, dimension: int) 
     Attaching builds the parent's other indexes (primary keys, GIN, node range) on the new tables.
     """
     nodes_table, atoms_table = partition_names(book_id)
+    for table in (nodes_table, atoms_table):
+        # Fresh statistics, so the planner knows the book's size right away (not at autovacuum's leisure).
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
     conn.execute(
         sql.SQL("CREATE INDEX {} ON {} USING hnsw ((embedding::vector({})) vector_cosine_ops)").format(
             sql.Identifier(f"{atoms_table}_hnsw"), sql.Identifier(atoms_table), sql.Literal(dimension)
