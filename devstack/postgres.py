@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from pgserver._commands import POSTGRES_BIN_PATH
+# pgserver asks platformdirs for a runtime dir we never use; without XDG_RUNTIME_DIR it warns.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+from pgserver._commands import POSTGRES_BIN_PATH  # noqa: E402
 
 SYSTEM_USER = "pgserver"
 SUPERUSER = "postgres"

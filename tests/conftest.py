@@ -3,7 +3,6 @@ Envoy) on free ports in a temporary folder, shared by every test of the session.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -84,9 +83,6 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"test corpus not found at {CORPUS} (it sits beside the repository as ../shared/corpus)")
     return CORPUS
-
-
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 
 @pytest.fixture
