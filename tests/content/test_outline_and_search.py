@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -85,7 +86,7 @@ def test_hybrid_finds_exact_term_passages_that_vector_search_ranks_low(conninfo,
     ]
     needle = ("Orchids and snapdragons are zygomorphic: a single plane of symmetry divides them, "
               "unlike radially symmetric daisies, lilies and tulips seen in many meadows.")
-    texts = filler[:20] + [needle] + filler[20:]
+    texts = [*filler[:20], needle, *filler[20:]]
     book = ParsedBook(
         title="Botany", authors=["C. Botanist"], subject="biology", grade_level="10", page_count=41,
         content_sha256=unique_sha(),
@@ -95,7 +96,7 @@ def test_hybrid_finds_exact_term_passages_that_vector_search_ranks_low(conninfo,
     book_id = str(load(conninfo, book))
     query = "zygomorphic flower petals"
 
-    def rank(mode: int) -> int | None:
+    def rank(mode: Any) -> int | None:
         results = content_stub.SearchContent(
             pb.SearchContentRequest(query=query, book_ids=[book_id], top_k=41, mode=mode), metadata=teacher
         ).results
@@ -151,7 +152,7 @@ def test_search_input_errors_name_the_field(content_stub, teacher, textbook: Tex
         (pb.SearchContentRequest(query_vector=[0.1] * 5, book_ids=[book_id]), "query_vector"),
         (pb.SearchContentRequest(query="cells", book_ids=[book_id], node_id="nope"), "node_id"),
         (pb.SearchContentRequest(query_vector=[0.1] * 384, book_ids=[book_id], mode=pb.SEARCH_MODE_TEXT), "query"),
-        (pb.SearchContentRequest(query="cells", book_ids=[book_id], mode=7), "mode"),
+        (pb.SearchContentRequest(query="cells", book_ids=[book_id], mode=cast(Any, 7)), "mode"),
     ]
     for request, field in cases:
         error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.SearchContent, request, metadata=teacher)
@@ -188,7 +189,8 @@ def test_books_from_another_embedder_are_reported_not_mixed(conninfo, content_st
     # A text query is embedded with the service's 384-dimensional embedder: refused, clearly.
     error = expect_error(grpc.StatusCode.FAILED_PRECONDITION, content_stub.SearchContent,
                          pb.SearchContentRequest(query="mitosis", book_ids=[other]), metadata=teacher)
-    assert "64" in error.details() and "384" in error.details()
+    details = error.details() or ""
+    assert "64" in details and "384" in details
     # Two books with different embedders in one vector ranking: refused.
     expect_error(grpc.StatusCode.FAILED_PRECONDITION, content_stub.SearchContent,
                  pb.SearchContentRequest(query="mitosis", book_ids=[other, str(textbook.book_id)]),

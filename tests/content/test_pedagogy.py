@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 import grpc
 from google.protobuf import field_mask_pb2
@@ -31,10 +32,11 @@ def _list_all(stub, metadata, scope=pb.PEDAGOGY_SCOPE_UNSPECIFIED, page_size=200
 
 
 def _create(stub, metadata, name: str, scope=pb.PEDAGOGY_SCOPE_UNSPECIFIED, **fields) -> pb.PedagogyStrategy:
-    return stub.CreatePedagogyStrategy(
+    response: pb.CreatePedagogyStrategyResponse = stub.CreatePedagogyStrategy(
         pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name=name, scope=scope, **fields)),
         metadata=metadata,
-    ).strategy
+    )
+    return response.strategy
 
 
 def test_global_seed_strategies_are_there_for_everyone(content_stub, teacher):
@@ -157,7 +159,8 @@ def test_strategy_input_errors(content_stub, teacher):
         (pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="x" * 201)), "strategy.name"),
         (pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="ok", tags=[""])), "strategy.tags"),
         (pb.CreatePedagogyStrategyRequest(), "strategy"),
-        (pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="ok", scope=9)), "strategy.scope"),
+        (pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="ok", scope=cast(Any, 9))),
+         "strategy.scope"),
     ]
     for request, field in cases:
         error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.CreatePedagogyStrategy, request,
@@ -171,11 +174,12 @@ def test_strategy_input_errors(content_stub, teacher):
                                  update_mask=field_mask_pb2.FieldMask(paths=paths)),
                              metadata=teacher)
         assert field in bad_request_fields(error)
-    for call, request, field in (
+    checks: list[tuple[Any, Any, str]] = [
         (content_stub.GetPedagogyStrategy, pb.GetPedagogyStrategyRequest(strategy_id="abc"), "strategy_id"),
         (content_stub.DeletePedagogyStrategy, pb.DeletePedagogyStrategyRequest(), "strategy_id"),
-        (content_stub.ListPedagogyStrategies, pb.ListPedagogyStrategiesRequest(scope=5), "scope"),
-    ):
+        (content_stub.ListPedagogyStrategies, pb.ListPedagogyStrategiesRequest(scope=cast(Any, 5)), "scope"),
+    ]
+    for call, request, field in checks:
         error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, call, request, metadata=teacher)
         assert field in bad_request_fields(error)
     expect_error(grpc.StatusCode.NOT_FOUND, content_stub.GetPedagogyStrategy,
