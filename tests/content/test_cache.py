@@ -59,3 +59,21 @@ def test_answers_are_identical_with_cache_on_and_off(stack, services, textbook):
     off.delete_strategy(user, created.strategy_id)
     listed = on.list_strategies(user, Scope.PRIVATE, 50, "")
     assert created.strategy_id not in {s.strategy_id for s in listed.items}
+
+
+def test_quality_helper_measures_hit_at_1(services, textbook):
+    from content_svc.domain.types import SearchMode
+    from content_svc.quality import QualityCase, quality_table
+
+    on, _ = services
+    cases = [
+        QualityCase("lipid bilayer membrane", frozenset({uuid.UUID(textbook.node_id(12))})),
+        QualityCase("mitochondria organelles", frozenset({uuid.UUID(textbook.node_id(13))})),
+        QualityCase("carrying capacity", frozenset({uuid.UUID(textbook.node_id(21))})),
+        QualityCase("photosynthesis light glucose", frozenset({uuid.UUID(textbook.node_id(14))})),
+    ]
+    table = quality_table(on, [textbook.book_id], cases)
+    assert set(table) == set(SearchMode)
+    assert table[SearchMode.TEXT] == 1.0 and table[SearchMode.HYBRID] == 1.0
+    wrong = [QualityCase("carrying capacity", frozenset({uuid.UUID(textbook.node_id(12))}))]
+    assert quality_table(on, [textbook.book_id], wrong)[SearchMode.TEXT] == 0.0
