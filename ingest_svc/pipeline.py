@@ -21,7 +21,13 @@ from psycopg_pool import ConnectionPool
 
 from ingest_svc import store
 from ingest_svc.domain.jobs import FailureReason, IngestFailed, JobCancelled, JobState, Stage
-from ingest_svc.domain.passages import AtomDraft, Segment, atoms_from_segments, split_page
+from ingest_svc.domain.passages import (
+    AtomDraft,
+    Segment,
+    atoms_from_segments,
+    extend_into_shared_pages,
+    split_page,
+)
 from ingest_svc.domain.structure import (
     NodeDraft,
     nodes_from_json,
@@ -91,6 +97,8 @@ class Pipeline:
                     nodes = nodes_from_outline(entries, page_count, front_matter=front_matter)
                 else:
                     nodes = page_range_nodes(page_count)
+                start_pages = {node.first_page for node in nodes} - {1}
+                nodes = extend_into_shared_pages(nodes, {page: page_text(document, page) for page in start_pages})
             ranges = plan_page_ranges(nodes, page_count, RANGE_TARGET_PAGES)
             with self.pool.connection() as conn:
                 self._check_in_flight(conn, job_id)

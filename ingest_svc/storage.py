@@ -119,8 +119,14 @@ class GcsUpload:
         if self._done:
             return
         self._done = True
-        # An unfinished resumable session never becomes an object (GCS expires it); a small
-        # upload that was never flushed has sent nothing. Remove the temp object if one exists.
+        # BlobWriter.close() (also called when it is garbage-collected) would finish the upload:
+        # drop its buffer first so it never does, then cancel the resumable session if one started.
+        self._writer._buffer.close()
+        session = getattr(self._writer, "_upload_and_transport", None)
+        if session is not None:
+            upload, transport = session
+            with contextlib.suppress(Exception):
+                transport.delete(upload.resumable_url, timeout=10)
         _delete_blob(self._tmp_blob)
 
 

@@ -8,8 +8,8 @@ or word boundaries, each overlapping the previous one by about 150 characters.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from ingest_svc.domain.structure import NodeDraft
 
@@ -177,3 +177,25 @@ def atoms_from_segments(segments: Iterable[Segment]) -> list[AtomDraft]:
         if segment is not None:
             run.append((segment.page_number, segment.text))
     return atoms
+
+
+def extend_into_shared_pages(nodes: Sequence[NodeDraft], page_texts: Mapping[int, str]) -> list[NodeDraft]:
+    """Nodes whose text runs onto the page where the next node starts mid-page end on that page.
+
+    The outline only says where nodes start; a section usually ends halfway down the page the next
+    one starts on. `page_texts` holds the text of the pages where nodes start.
+    """
+    by_key = {node.key: node for node in nodes}
+    extended = dict(by_key)
+    for page, text in page_texts.items():
+        segments = split_page(nodes, page, text)
+        starting = {node.key for node in nodes if node.first_page == page}
+        if not segments or segments[0].node_key in starting:
+            continue
+        key: int | None = segments[0].node_key
+        while key is not None:
+            node = extended[key]
+            if node.last_page == page - 1:
+                extended[key] = replace(node, last_page=page)
+            key = node.parent_key
+    return [extended[node.key] for node in nodes]

@@ -15,6 +15,7 @@ from ingest_svc.domain.passages import (
     Segment,
     atoms_from_segments,
     chunk_node_text,
+    extend_into_shared_pages,
     normalise_page_text,
     split_page,
 )
@@ -182,3 +183,15 @@ def test_unreadable_pdfs_fail_with_reasons(tmp_path: Path) -> None:
     with pytest.raises(IngestFailed) as raised, open_pdf(broken):
         pass
     assert raised.value.reason is FailureReason.CORRUPT
+
+
+def test_nodes_end_on_the_page_where_the_next_starts_mid_page() -> None:
+    entries = [OutlineEntry(0, "Chapter", 0), OutlineEntry(1, "First", 0), OutlineEntry(1, "Second", 2),
+               OutlineEntry(0, "Next chapter", 4)]
+    nodes = nodes_from_outline(entries, 6)
+    texts = {3: "the rest of the first section, long enough to be more than a running head.\nSecond\nbody",
+             5: "Next chapter\nbody"}
+    extended = extend_into_shared_pages(nodes, texts)
+    assert [(n.title, n.first_page, n.last_page) for n in extended] == [
+        ("Chapter", 1, 4), ("First", 1, 3), ("Second", 3, 4), ("Next chapter", 5, 6)
+    ]
