@@ -15,11 +15,13 @@ from ingest_svc.service import IngestService
 from teaching.ingest.v1 import ingest_service_pb2 as pb
 from teaching.ingest.v1 import ingest_service_pb2_grpc
 
-# Enum values by name: protobuf accepts the names, and they stay readable.
-_STATE_TO_PB = {state: f"INGEST_JOB_STATE_{state.value}" for state in JobState}
-_STATE_FROM_PB = {pb.IngestJobState.Value(name): state for state, name in _STATE_TO_PB.items()}
-_STAGE_TO_PB = {stage: f"INGEST_STAGE_{stage.value}" for stage in Stage}
-_REASON_TO_PB = {reason: f"INGEST_FAILURE_REASON_{reason.value}" for reason in FailureReason}
+# Domain enums and proto enums share their value names.
+_STATE_TO_PB = {state: pb.IngestJobState.Value(f"INGEST_JOB_STATE_{state.value}") for state in JobState}
+_STATE_FROM_PB = {number: state for state, number in _STATE_TO_PB.items()}
+_STAGE_TO_PB = {stage: pb.IngestStage.Value(f"INGEST_STAGE_{stage.value}") for stage in Stage}
+_REASON_TO_PB = {
+    reason: pb.IngestFailureReason.Value(f"INGEST_FAILURE_REASON_{reason.value}") for reason in FailureReason
+}
 
 
 def _timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:

@@ -35,7 +35,7 @@ def upload_requests(path: Path, metadata: pb.UploadBookMetadata, bar: tqdm[Any])
             bar.update(len(block))
 
 
-def watch(stub: ingest_service_pb2_grpc.IngestServiceStub, job_id: str, auth: list[tuple[str, str]]) -> int:
+def watch(stub: ingest_service_pb2_grpc.IngestServiceStub, job_id: str, auth: tuple[tuple[str, str], ...]) -> int:
     bar: tqdm[Any] | None = None
     job = None
     for response in stub.WatchIngestJob(pb.WatchIngestJobRequest(job_id=job_id), metadata=auth):
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.token:
         parser.error("no token: pass --token or set INGEST_TOKEN (make -s token USER=me ROLE=admin)")
-    auth = [("authorization", f"Bearer {args.token}")]
+    auth = (("authorization", f"Bearer {args.token}"),)
     options = [("grpc.max_send_message_length", 4 * 1024 * 1024)]
     with grpc.insecure_channel(args.address, options=options) as channel:
         stub = ingest_service_pb2_grpc.IngestServiceStub(channel)

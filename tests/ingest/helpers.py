@@ -33,7 +33,7 @@ def requests(data: bytes, title: str, *, filename: str = "book.pdf", sha: bool =
 def upload(stub: ingest_service_pb2_grpc.IngestServiceStub, auth: list[tuple[str, str]], data: bytes,
            title: str, **kwargs: object) -> pb.UploadBookResponse:
     response: pb.UploadBookResponse = stub.UploadBook(requests(data, title, **kwargs),  # type: ignore[arg-type]
-                                                      metadata=auth, timeout=120)
+                                                      metadata=tuple(auth), timeout=120)
     return response
 
 
@@ -41,7 +41,7 @@ def wait_terminal(stub: ingest_service_pb2_grpc.IngestServiceStub, auth: list[tu
                   timeout: float = 240) -> pb.IngestJob:
     deadline = time.monotonic() + timeout
     while True:
-        job: pb.IngestJob = stub.GetIngestJob(pb.GetIngestJobRequest(job_id=job_id), metadata=auth).job
+        job: pb.IngestJob = stub.GetIngestJob(pb.GetIngestJobRequest(job_id=job_id), metadata=tuple(auth)).job
         if job.state in TERMINAL:
             return job
         assert time.monotonic() < deadline, f"job {job_id} still {pb.IngestJobState.Name(job.state)}"

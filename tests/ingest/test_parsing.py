@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,7 @@ def test_page_ranges_cover_the_book_once() -> None:
     nodes = page_range_nodes(288)
     ranges = plan_page_ranges(nodes, 288, 24)
     assert ranges[0][0] == 1 and ranges[-1][1] == 288
-    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(ranges))
     assert len(ranges) > 4
 
 
@@ -108,7 +109,7 @@ def test_chunks_are_bounded_overlapping_and_keep_pages() -> None:
     assert len(passages) > 3
     assert all(len(text) <= MAX_CHARS for _page, text in passages)
     assert passages[0][0] == 5 and passages[-1][0] == 6
-    for (_p1, first), (_p2, second) in zip(passages, passages[1:], strict=False):
+    for (_p1, first), (_p2, second) in itertools.pairwise(passages):
         overlap = first[-OVERLAP_CHARS // 2 :]
         assert overlap.strip()[:20] in second[: OVERLAP_CHARS + 40]
     # Words are never cut in half.
