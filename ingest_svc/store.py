@@ -319,8 +319,8 @@ def _drop_ranges(conn: Conn, job_id: uuid.UUID) -> None:
 # --- recovery ----------------------------------------------------------------------------------
 
 
-def orphaned_jobs(conn: Conn, worker: str, stale_after_seconds: float) -> list[uuid.UUID]:
-    """In-flight jobs a dead incarnation of `worker` held, or that nobody reported on for a while."""
+def orphaned_jobs(conn: Conn, worker: str | None, stale_after_seconds: float) -> list[uuid.UUID]:
+    """In-flight jobs a dead incarnation of `worker` held (when given), or that nobody reported on for a while."""
     rows = conn.execute(
         """SELECT j.job_id FROM ingest_jobs j
            WHERE j.state IN ('QUEUED', 'RUNNING')

@@ -150,9 +150,7 @@ def recover_orphans(worker_name: str, *, include_own: bool) -> list[uuid.UUID]:
     from ingest_svc import store
 
     with psycopg.connect(settings.content_conninfo(), autocommit=True) as conn:
-        orphans = store.orphaned_jobs(
-            conn, worker_name if include_own else "\x00no-worker", STALE_AFTER_SECONDS
-        )
+        orphans = store.orphaned_jobs(conn, worker_name if include_own else None, STALE_AFTER_SECONDS)
     dispatcher = CeleryDispatcher()
     for job_id in orphans:
         log.warning("job %s: re-enqueued (its worker is gone or silent)", job_id)
