@@ -14,7 +14,8 @@ from ingest_svc.storage import ObjectStorage, storage_from_url
 
 @pytest.fixture(scope="module")
 def gcs_endpoint() -> Iterator[str]:
-    server_module = pytest.importorskip("gcp_storage_emulator.server")
+    from gcp_storage_emulator import server as server_module
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
