@@ -1,0 +1,123 @@
+"""Retrieval quality on a real book (DESIGN.md §4): queries with known answers, hit@1 and hit@5.
+
+Answers come from the book's own outline: a section title should find its section; a glossary
+definition (without its term) should find that chapter's Glossary; an exercise's first sentence
+should find that chapter's Exercises. A hit is the right chapter (level-1 node) or the right
+section (level-2 node) among the first 1 or 5 results.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from bench.harness import auth, channel
+from devstack import Stack
+from teaching.content.v1 import content_service_pb2 as pb
+from teaching.content.v1 import content_service_pb2_grpc
+
+MODES = {"TEXT": pb.SEARCH_MODE_TEXT, "VECTOR": pb.SEARCH_MODE_VECTOR, "HYBRID": pb.SEARCH_MODE_HYBRID}
+PER_KIND = 60
+_DEFINITION = re.compile(r"^([a-z][a-z0-9 \-]{1,40}):\s+(\S.{24,})$", re.MULTILINE)
+_EXERCISE = re.compile(r"Exercise\s+\d+\.\d+\.\s+(.{30,240}?[.?!])(?:\s|$)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class KnownAnswer:
+    kind: str
+    query: str
+    chapter: uuid.UUID
+    section: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Outline:
+    parent: dict[uuid.UUID, uuid.UUID | None]
+    level: dict[uuid.UUID, int]
+    title: dict[uuid.UUID, str]
+
+    def ancestor(self, node_id: uuid.UUID, level: int) -> uuid.UUID | None:
+        current: uuid.UUID | None = node_id
+        while current is not None and self.level[current] > level:
+            current = self.parent[current]
+        return current if current is not None and self.level[current] == level else None
+
+
+def _outline(conn: psycopg.Connection[Any], book_id: uuid.UUID) -> Outline:
+    rows = conn.execute(
+        "SELECT node_id, parent_node_id, level, title FROM structure_nodes WHERE book_id = %s", (book_id,)
+    ).fetchall()
+    return Outline({r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows}, {r[0]: r[3] for r in rows})
+
+
+def known_answers(conninfo: str, book_id: uuid.UUID) -> tuple[Outline, list[KnownAnswer]]:
+    with psycopg.connect(conninfo) as conn:
+        outline = _outline(conn, book_id)
+        atoms = conn.execute(
+            "SELECT node_id, text FROM content_atoms WHERE book_id = %s ORDER BY ordinal", (book_id,)
+        ).fetchall()
+    sections = [n for n, lvl in outline.level.items() if lvl == 2]
+    repeated = {t for t, c in Counter(outline.title[n] for n in sections).items() if c > 1}
+    answers: list[KnownAnswer] = []
+    for node in sorted(sections, key=lambda n: outline.title[n]):
+        chapter = outline.ancestor(node, 1)
+        # "Glossary", "Exercises", "Debugging" recur in every chapter: their titles have no single answer.
+        if chapter is not None and outline.title[node] not in repeated and len(outline.title[node].split()) >= 2:
+            answers.append(KnownAnswer("section title", outline.title[node], chapter, node))
+    answers = answers[:PER_KIND]
+    definitions: dict[str, KnownAnswer] = {}
+    exercises: dict[str, KnownAnswer] = {}
+    for node_id, text in atoms:
+        section, chapter = outline.ancestor(node_id, 2), outline.ancestor(node_id, 1)
+        if section is None or chapter is None:
+            continue
+        if outline.title[section] == "Glossary":
+            for match in _DEFINITION.finditer(text):
+                definition = match.group(2)
+                definitions.setdefault(definition, KnownAnswer("glossary definition", definition, chapter, section))
+        if outline.title[section] == "Exercises":
+            for match in _EXERCISE.finditer(text):
+                sentence = " ".join(match.group(1).split())
+                exercises.setdefault(sentence, KnownAnswer("exercise sentence", sentence, chapter, section))
+    # Spread the picks over the whole book rather than the first chapters only.
+    for found in (list(definitions.values()), list(exercises.values())):
+        step = max(1, len(found) // PER_KIND)
+        answers.extend(found[::step][:PER_KIND])
+    return outline, answers
+
+
+def bench_quality(stack: Stack, book_id: str) -> dict[str, Any]:
+    outline, answers = known_answers(stack.settings.content_conninfo(), uuid.UUID(book_id))
+    metadata = auth(stack, "bench-quality")
+    kinds = sorted({a.kind for a in answers})
+    table: dict[str, Any] = {"book_id": book_id, "queries": dict(Counter(a.kind for a in answers)), "results": []}
+    with channel(stack.address("content")) as content_channel:
+        stub = content_service_pb2_grpc.ContentServiceStub(content_channel)
+        for kind in [*kinds, "all"]:
+            chosen = [a for a in answers if kind in ("all", a.kind)]
+            for mode_name, mode in MODES.items():
+                hits = Counter[str]()
+                for answer in chosen:
+                    results = stub.SearchContent(
+                        pb.SearchContentRequest(query=answer.query, book_ids=[book_id], top_k=5, mode=mode),
+                        metadata=metadata, timeout=60,
+                    ).results
+                    nodes = [uuid.UUID(r.node_id) for r in results]
+                    chapters = [outline.ancestor(n, 1) for n in nodes]
+                    sections = [outline.ancestor(n, 2) for n in nodes]
+                    hits["chapter@1"] += chapters[:1] == [answer.chapter]
+                    hits["chapter@5"] += answer.chapter in chapters
+                    hits["section@1"] += sections[:1] == [answer.section]
+                    hits["section@5"] += answer.section in sections
+                count = max(1, len(chosen))
+                table["results"].append({
+                    "kind": kind, "mode": mode_name, "queries": len(chosen),
+                    **{f"hit_{name.replace('@', '_at_')}": round(hits[name] / count, 3)
+                       for name in ("chapter@1", "chapter@5", "section@1", "section@5")},
+                })
+    return table

@@ -1,0 +1,204 @@
+"""SearchContent over gRPC against the same SQL through psycopg, and HNSW recall against exact search.
+
+The baseline calls content_svc.store's functions (literally the service's SQL) in the service's
+order, embeds the query with the same embedder, and fuses with the service's own fusion code, on
+a pool sized like the service's. So the ratio is what gRPC, auth and the servicer add on top.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from bench.harness import auth, channel, ratio, run_load
+from common.db import content_pool
+from common.pagination import PageTokens
+from common.settings import Settings
+from content_svc import store
+from content_svc.cache import ReadCache
+from content_svc.domain.service import ContentService
+from content_svc.embedding import Embedder
+from devstack import Stack
+from teaching.content.v1 import content_service_pb2 as pb
+from teaching.content.v1 import content_service_pb2_grpc
+
+TOP_K = 10
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Per concurrency level: at most this many requests, and at most this many seconds."""
+
+    levels: tuple[int, ...] = (1, 8, 32)
+    requests: tuple[int, ...] = (150, 300, 480)
+    max_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class SearchTarget:
+    label: str
+    book_ids: list[uuid.UUID]
+    atoms: int
+    queries: list[str]
+
+
+class RawSearch:
+    """The service's hybrid search, minus gRPC: same store calls, same embedder, same fusion."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.pool: ConnectionPool[Connection[Any]] = content_pool(
+            settings, name="bench-raw", configure=store.configure_connection
+        )
+        self.embedder = embedder
+        # Only for its rank fusion (pure Python); its pool is never used here.
+        self._fusion = ContentService(
+            self.pool, embedder, ReadCache(settings.model_copy(update={"cache_enabled": False})), PageTokens(b"bench")
+        )
+
+    def search(self, book_ids: Sequence[uuid.UUID], text: str, top_k: int = TOP_K) -> list[uuid.UUID]:
+        depth = max(top_k, 50)  # FusionWeights.depth
+        with self.pool.connection() as conn:
+            books = store.get_ready_books(conn, book_ids)
+            dimension = next(iter(books.values())).embedding_dimension
+            vector = self.embedder.embed([text])[0]
+            vector_ranking = store.vector_candidates(conn, book_ids, dimension, vector, depth, None)
+            lexemes = store.query_lexemes(conn, text)
+            text_ranking = store.bm25_candidates(conn, book_ids, lexemes, depth, None)
+            ranked = self._fusion._fuse(vector_ranking, text_ranking)[:top_k]
+            atoms = store.atoms_by_keys(conn, [(book_id, atom_id) for book_id, atom_id, _ in ranked])
+        return [atom_id for book_id, atom_id, _ in ranked if (book_id, atom_id) in atoms]
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def grpc_request(target: SearchTarget, text: str, mode: int = pb.SEARCH_MODE_HYBRID) -> pb.SearchContentRequest:
+    return pb.SearchContentRequest(
+        query=text, book_ids=[str(b) for b in target.book_ids], top_k=TOP_K,
+        mode=pb.SearchMode.ValueType(mode),
+    )
+
+
+def bench_latency(stack: Stack, raw: RawSearch, target: SearchTarget, plan: LoadPlan) -> dict[str, Any]:
+    metadata = auth(stack, "bench-search")
+    queries = target.queries
+    requests = [grpc_request(target, q) for q in queries]
+    with channel(stack.address("content")) as grpc_channel:
+        stub = content_service_pb2_grpc.ContentServiceStub(grpc_channel)
+
+        def via_grpc(i: int) -> object:
+            return stub.SearchContent(requests[i % len(requests)], metadata=metadata, timeout=120)
+
+        def via_sql(i: int) -> object:
+            return raw.search(target.book_ids, queries[i % len(queries)])
+
+        # Both paths must answer the same thing, or the comparison means nothing.
+        same = sum(
+            [uuid.UUID(r.atom_id) for r in via_grpc(i).results] == via_sql(i)  # type: ignore[attr-defined]
+            for i in range(min(5, len(queries)))
+        )
+        runs = []
+        for level, count in zip(plan.levels, plan.requests, strict=True):
+            # Alternate which side goes first so neither always runs on a warmer cache.
+            order = [("grpc", via_grpc), ("raw_sql", via_sql)]
+            if level % 2 == 0:
+                order.reverse()
+            results = {
+                name: run_load(call, concurrency=level, requests=count, max_seconds=plan.max_seconds).summary()
+                for name, call in order
+            }
+            grpc_s, raw_s = results["grpc"], results["raw_sql"]
+            runs.append({
+                "concurrency": level,
+                "grpc": grpc_s,
+                "raw_sql": raw_s,
+                "ratio_p50": ratio(grpc_s["p50_ms"], raw_s["p50_ms"]),
+                "ratio_p95": ratio(grpc_s["p95_ms"], raw_s["p95_ms"]),
+                "ratio_p99": ratio(grpc_s["p99_ms"], raw_s["p99_ms"]),
+                "ratio_throughput": ratio(grpc_s["throughput_rps"], raw_s["throughput_rps"]),
+            })
+    return {
+        "atoms": target.atoms,
+        "books": len(target.book_ids),
+        "mode": "HYBRID",
+        "top_k": TOP_K,
+        "queries": len(queries),
+        "same_results_checked": min(5, len(queries)),
+        "same_results": same,
+        "runs": runs,
+    }
+
+
+# --- recall ------------------------------------------------------------------------------------
+
+
+def _vector_search(
+    conn: Connection[Any], book_ids: Sequence[uuid.UUID], dimension: int, vector: Any, exact: bool
+) -> list[store.Candidate]:
+    with conn.transaction():
+        if exact:
+            # The same statement with index scans off: every branch becomes a full scan and sort.
+            conn.execute("SET LOCAL enable_indexscan = off")
+            conn.execute("SET LOCAL enable_indexonlyscan = off")
+        return store.vector_candidates(conn, book_ids, dimension, vector, TOP_K, None)
+
+
+def _exact_plan_uses_hnsw(conn: Connection[Any], book_id: uuid.UUID, dimension: int, vector: Any) -> bool:
+    """EXPLAIN one branch of the statement as vector_candidates writes it, with index scans off."""
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_indexscan = off")
+        conn.execute("SET LOCAL enable_indexonlyscan = off")
+        rows = conn.execute(
+            f"""EXPLAIN SELECT book_id, atom_id, embedding::vector({int(dimension)}) <=> %s AS distance
+                FROM content_atoms WHERE book_id = %s ORDER BY embedding::vector({int(dimension)}) <=> %s LIMIT %s""",
+            (vector, book_id, vector, TOP_K),
+        ).fetchall()
+    return any("hnsw" in str(row[0]).lower() for row in rows)
+
+
+def _recall(approx: list[store.Candidate], exact: list[store.Candidate]) -> float:
+    """Share of the exact top-k the index found; ties at the k-th distance count as found."""
+    if not exact:
+        return 1.0
+    kth_similarity = exact[-1][2]
+    found = sum(1 for _, _, similarity in approx if similarity >= kth_similarity - 1e-6)
+    return min(found, len(exact)) / len(exact)
+
+
+def bench_recall(
+    settings: Settings, embedder: Embedder, book_ids: list[uuid.UUID], queries: list[str], *, filtered_queries: int
+) -> dict[str, Any]:
+    rng = random.Random(5)
+    vectors = embedder.embed(queries)
+    with psycopg.connect(settings.content_conninfo()) as conn:
+        store.configure_connection(conn)
+        uses_hnsw = _exact_plan_uses_hnsw(conn, book_ids[0], embedder.dimension, vectors[0])
+        if uses_hnsw:
+            raise RuntimeError("exact search plan still uses the HNSW index; recall would be meaningless")
+        unfiltered = [
+            _recall(_vector_search(conn, book_ids, embedder.dimension, v, False),
+                    _vector_search(conn, book_ids, embedder.dimension, v, True))
+            for v in vectors
+        ]
+        filtered = []
+        for v in vectors[:filtered_queries]:
+            one = [rng.choice(book_ids)]
+            filtered.append(_recall(_vector_search(conn, one, embedder.dimension, v, False),
+                                    _vector_search(conn, one, embedder.dimension, v, True)))
+    return {
+        "k": TOP_K,
+        "exact_plan_uses_hnsw": uses_hnsw,
+        "unfiltered": {"books": len(book_ids), "queries": len(unfiltered),
+                       "recall_at_10": round(sum(unfiltered) / len(unfiltered), 4),
+                       "min": round(min(unfiltered), 2)},
+        "filtered_one_book": {"books": len(book_ids), "queries": len(filtered),
+                              "recall_at_10": round(sum(filtered) / max(1, len(filtered)), 4),
+                              "min": round(min(filtered, default=1.0), 2)},
+    }

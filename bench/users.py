@@ -1,0 +1,94 @@
+"""UserService CreateArtifact / GetArtifact over gRPC against user_svc.store's SQL through psycopg."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from bench.harness import Metadata, auth, channel, ratio, run_load
+from common.db import user_pool
+from devstack import Stack
+from teaching.user.v1 import user_service_pb2 as pb
+from teaching.user.v1 import user_service_pb2_grpc
+from user_svc.api import body_json
+from user_svc.domain import ArtifactContent, ArtifactKind
+from user_svc.store import UserStore
+
+
+def quiz() -> pb.ClassArtifact:
+    return pb.ClassArtifact(
+        kind=pb.ARTIFACT_KIND_QUIZ,
+        title="Loops and conditionals check",
+        quiz=pb.Quiz(questions=[
+            pb.QuizQuestion(prompt=f"What does range({n}) produce?", choices=[f"0..{n - 1}", f"1..{n}", "nothing"],
+                            correct_choice_index=0, answer=f"0..{n - 1}", explanation="range stops before n.")
+            for n in range(1, 6)
+        ]),
+        book_ids=[str(uuid.uuid4())],
+    )
+
+
+class _Callers:
+    """The four calls for one owner; created ids are kept so the Get calls read real rows."""
+
+    def __init__(self, stub: user_service_pb2_grpc.UserServiceStub, raw_store: UserStore, owner: str,
+                 metadata: Metadata) -> None:
+        self.stub, self.raw_store, self.owner, self.metadata = stub, raw_store, owner, metadata
+        self.message = quiz()
+        self.content = ArtifactContent(
+            kind=ArtifactKind.QUIZ, title=self.message.title, body=body_json(self.message.quiz),
+            book_ids=tuple(uuid.UUID(b) for b in self.message.book_ids),
+        )
+        self.grpc_ids: list[str] = []
+        self.raw_ids: list[uuid.UUID] = []
+
+    def grpc_create(self, _: int) -> object:
+        response = self.stub.CreateArtifact(pb.CreateArtifactRequest(artifact=self.message), metadata=self.metadata,
+                                            timeout=30)
+        self.grpc_ids.append(response.artifact.artifact_id)
+        return response
+
+    def raw_create(self, _: int) -> object:
+        with self.raw_store.session() as session:
+            artifact = session.insert_artifact(self.owner, uuid.uuid4(), self.content)
+        self.raw_ids.append(artifact.artifact_id)
+        return artifact
+
+    def grpc_get(self, i: int) -> object:
+        request = pb.GetArtifactRequest(artifact_id=self.grpc_ids[i % len(self.grpc_ids)])
+        return self.stub.GetArtifact(request, metadata=self.metadata, timeout=30)
+
+    def raw_get(self, i: int) -> object:
+        with self.raw_store.session() as session:
+            found = session.get_artifact(self.owner, self.raw_ids[i % len(self.raw_ids)])
+        if found is None:
+            raise RuntimeError("an artifact written by the benchmark is missing")
+        return found
+
+
+def bench_users(stack: Stack, *, levels: tuple[int, ...], requests: int, max_seconds: float) -> dict[str, Any]:
+    pool = user_pool(stack.settings, name="bench-raw")
+    raw_store = UserStore(pool)
+    results: dict[str, Any] = {"create": [], "get": []}
+    try:
+        with channel(stack.address("user")) as user_channel:
+            stub = user_service_pb2_grpc.UserServiceStub(user_channel)
+            for level in levels:
+                owner = f"bench-user-{level}"
+                callers = _Callers(stub, raw_store, owner, auth(stack, owner))
+                pairs = (("create", callers.grpc_create, callers.raw_create),
+                         ("get", callers.grpc_get, callers.raw_get))
+                for kind, grpc_call, raw_call in pairs:
+                    grpc_s = run_load(grpc_call, concurrency=level, requests=requests,
+                                      max_seconds=max_seconds).summary()
+                    raw_s = run_load(raw_call, concurrency=level, requests=requests, max_seconds=max_seconds).summary()
+                    results[kind].append({
+                        "concurrency": level,
+                        "grpc": grpc_s,
+                        "raw_sql": raw_s,
+                        "ratio_throughput": ratio(grpc_s["throughput_rps"], raw_s["throughput_rps"]),
+                        "ratio_p50": ratio(grpc_s["p50_ms"], raw_s["p50_ms"]),
+                    })
+    finally:
+        pool.close()
+    return results
