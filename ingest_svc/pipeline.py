@@ -19,6 +19,7 @@ import numpy as np
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from content_svc.loader import DuplicateBook, ParsedAtom, ParsedBook, load_book
 from ingest_svc import store
 from ingest_svc.domain.jobs import FailureReason, IngestFailed, JobCancelled, JobState, Stage
 from ingest_svc.domain.passages import (
@@ -29,7 +30,6 @@ from ingest_svc.domain.passages import (
     split_page,
 )
 from ingest_svc.domain.structure import (
-    NodeDraft,
     nodes_from_json,
     nodes_from_outline,
     nodes_to_json,
@@ -146,8 +146,6 @@ class Pipeline:
             self.dispatcher.finalize(job_id)
 
     def finalize(self, job_id: uuid.UUID) -> None:
-        from content_svc.loader import DuplicateBook, ParsedAtom, ParsedBook, ParsedNode, load_book
-
         with self.pool.connection() as conn:
             job = store.get_job(conn, job_id)
             if job is None or job.state.is_terminal or store.pending_ranges(conn, job_id):
@@ -179,7 +177,7 @@ class Pipeline:
                 grade_level=job.grade_level,
                 page_count=job.pages_total,
                 content_sha256=job.content_sha256,
-                nodes=[_parsed_node(ParsedNode, node) for node in nodes],
+                nodes=list(nodes),
                 atoms=[
                     ParsedAtom(node_key=a.node_key, ordinal=i, page_number=a.page_number, text=a.text)
                     for i, a in enumerate(atoms)
@@ -221,15 +219,3 @@ class Pipeline:
             self._beat(job_id)
             batches.append(np.asarray(self.embedder.embed(texts[start : start + EMBED_BATCH]), np.float32))
         return np.concatenate(batches)
-
-
-def _parsed_node(factory: Any, node: NodeDraft) -> Any:
-    return factory(
-        key=node.key,
-        parent_key=node.parent_key,
-        level=node.level,
-        ordinal=node.ordinal,
-        title=node.title,
-        first_page=node.first_page,
-        last_page=node.last_page,
-    )

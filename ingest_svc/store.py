@@ -208,15 +208,20 @@ def all_ranges(conn: Conn, job_id: uuid.UUID) -> list[tuple[int, int]]:
 
 
 def claim_range(conn: Conn, job_id: uuid.UUID, first_page: int, worker: str, stage: Stage) -> bool:
-    """Record who works on the range; False when it is already done."""
-    cur = conn.execute(
-        """UPDATE ingest_job_ranges SET claimed_by = %s WHERE job_id = %s AND first_page = %s AND NOT done""",
-        (worker, job_id, first_page),
-    )
+    """Record who works on the range; False when it is already done.
+
+    Like every writer of a job's ranges, it locks the job row first: CancelIngestJob locks the job,
+    then its ranges, and the opposite order deadlocks with it.
+    """
+    conn.execute("SELECT 1 FROM ingest_jobs WHERE job_id = %s FOR UPDATE", (job_id,))
     conn.execute(
         """UPDATE ingest_jobs SET stage = %s, heartbeat_time = now(), update_time = now()
            WHERE job_id = %s AND state = 'RUNNING' AND stage IN ('UNSPECIFIED', 'PARSING', 'EMBEDDING')""",
         (stage.value, job_id),
+    )
+    cur = conn.execute(
+        """UPDATE ingest_job_ranges SET claimed_by = %s WHERE job_id = %s AND first_page = %s AND NOT done""",
+        (worker, job_id, first_page),
     )
     return cur.rowcount == 1
 

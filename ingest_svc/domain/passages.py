@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from ingest_svc.domain.structure import NodeDraft
+from content_svc.loader import ParsedNode
 
 MIN_CHARS = 800
 MAX_CHARS = 1200
@@ -54,7 +54,7 @@ def _title_pattern(title: str) -> re.Pattern[str] | None:
     return re.compile(r"\s*".join(re.escape(word) for word in words), re.IGNORECASE)
 
 
-def owner_at_page_start(nodes: Sequence[NodeDraft], page_number: int) -> NodeDraft | None:
+def owner_at_page_start(nodes: Sequence[ParsedNode], page_number: int) -> ParsedNode | None:
     """The node whose text runs into the top of `page_number` (the last one started before it)."""
     owner = None
     for node in nodes:
@@ -63,7 +63,7 @@ def owner_at_page_start(nodes: Sequence[NodeDraft], page_number: int) -> NodeDra
     return owner
 
 
-def split_page(nodes: Sequence[NodeDraft], page_number: int, text: str) -> list[Segment]:
+def split_page(nodes: Sequence[ParsedNode], page_number: int, text: str) -> list[Segment]:
     """The page's text divided among the nodes that own it, in reading order."""
     if not text:
         return []
@@ -179,7 +179,7 @@ def atoms_from_segments(segments: Iterable[Segment]) -> list[AtomDraft]:
     return atoms
 
 
-def extend_into_shared_pages(nodes: Sequence[NodeDraft], page_texts: Mapping[int, str]) -> list[NodeDraft]:
+def extend_into_shared_pages(nodes: Sequence[ParsedNode], page_texts: Mapping[int, str]) -> list[ParsedNode]:
     """Nodes whose text runs onto the page where the next node starts mid-page end on that page.
 
     The outline only says where nodes start; a section usually ends halfway down the page the next

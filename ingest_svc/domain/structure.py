@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from content_svc.loader import ParsedNode
+
 # Outlines deeper than this are cut (real books rarely go past 4 levels; hostile files go to thousands).
 MAX_OUTLINE_DEPTH = 8
 # More entries than this is not a table of contents any more; the rest is ignored.
@@ -24,19 +26,6 @@ class OutlineEntry:
     page_index: int | None
 
 
-@dataclass(frozen=True)
-class NodeDraft:
-    """A structure node before loading; keys are positions in pre-order, pages 1-based and inclusive."""
-
-    key: int
-    parent_key: int | None
-    level: int
-    ordinal: int
-    title: str
-    first_page: int
-    last_page: int
-
-
 def clean_title(raw: str) -> str:
     title = " ".join(raw.replace("\x00", " ").split())
     return title[:MAX_TITLE_CHARS] or "Untitled"
@@ -44,7 +33,7 @@ def clean_title(raw: str) -> str:
 
 def nodes_from_outline(
     entries: Sequence[OutlineEntry], page_count: int, *, front_matter: bool = False
-) -> list[NodeDraft]:
+) -> list[ParsedNode]:
     """The outline as a node tree in pre-order.
 
     A node starts at its bookmark's page (or where the previous node starts when the bookmark has no
@@ -76,8 +65,8 @@ def nodes_from_outline(
     return _tree(drafts, page_count)
 
 
-def _tree(drafts: Sequence[tuple[int, str, int]], page_count: int) -> list[NodeDraft]:
-    nodes: list[NodeDraft] = []
+def _tree(drafts: Sequence[tuple[int, str, int]], page_count: int) -> list[ParsedNode]:
+    nodes: list[ParsedNode] = []
     stack: list[int] = []  # keys of the open ancestors
     children: dict[int | None, int] = {}
     for key, (level, title, first_page) in enumerate(drafts):
@@ -93,24 +82,24 @@ def _tree(drafts: Sequence[tuple[int, str, int]], page_count: int) -> list[NodeD
                 end = later_start - 1
                 break
         nodes.append(
-            NodeDraft(key, parent, level, ordinal, title, first_page, max(first_page, min(end, page_count)))
+            ParsedNode(key, parent, level, ordinal, title, first_page, max(first_page, min(end, page_count)))
         )
         stack.append(key)
     return nodes
 
 
-def page_range_nodes(page_count: int) -> list[NodeDraft]:
+def page_range_nodes(page_count: int) -> list[ParsedNode]:
     """Nodes for a document without an outline: one per page when tiny, else one per 10 pages."""
     if page_count <= PAGES_PER_RANGE_NODE:
-        return [NodeDraft(i, None, 1, i, f"Page {i + 1}", i + 1, i + 1) for i in range(page_count)]
+        return [ParsedNode(i, None, 1, i, f"Page {i + 1}", i + 1, i + 1) for i in range(page_count)]
     nodes = []
     for ordinal, first in enumerate(range(1, page_count + 1, PAGES_PER_RANGE_NODE)):
         last = min(first + PAGES_PER_RANGE_NODE - 1, page_count)
-        nodes.append(NodeDraft(ordinal, None, 1, ordinal, f"Pages {first}\u2013{last}", first, last))
+        nodes.append(ParsedNode(ordinal, None, 1, ordinal, f"Pages {first}\u2013{last}", first, last))
     return nodes
 
 
-def plan_page_ranges(nodes: Sequence[NodeDraft], page_count: int, target_pages: int) -> list[tuple[int, int]]:
+def plan_page_ranges(nodes: Sequence[ParsedNode], page_count: int, target_pages: int) -> list[tuple[int, int]]:
     """Split the book into inclusive page ranges of about `target_pages` for parallel workers.
 
     Ranges preferably end where a node starts, so few passages are cut by a range boundary.
@@ -129,11 +118,11 @@ def plan_page_ranges(nodes: Sequence[NodeDraft], page_count: int, target_pages: 
     return ranges
 
 
-def nodes_to_json(nodes: Sequence[NodeDraft]) -> list[list[object]]:
+def nodes_to_json(nodes: Sequence[ParsedNode]) -> list[list[object]]:
     return [
         [n.key, n.parent_key, n.level, n.ordinal, n.title, n.first_page, n.last_page] for n in nodes
     ]
 
 
-def nodes_from_json(raw: Sequence[Sequence[object]]) -> list[NodeDraft]:
-    return [NodeDraft(*row) for row in raw]  # type: ignore[arg-type]
+def nodes_from_json(raw: Sequence[Sequence[object]]) -> list[ParsedNode]:
+    return [ParsedNode(*row) for row in raw]  # type: ignore[arg-type]
