@@ -173,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         config = Config(**{**config.__dict__, "pdf": args.pdf})
     if not config.pdf.exists():
         parser.error(f"{config.pdf} not found (the corpus lives in ../shared/corpus); pass --pdf")
-    out: Path = args.out or ROOT / "bench" / "results" / ("quick.json" if args.quick else "latest.json")
+    # Only a full run replaces the committed latest.json.
+    name = "quick" if args.quick else ("latest" if set(sections) == set(SECTIONS) and not args.pdf else "partial")
+    out: Path = args.out or ROOT / "bench" / "results" / f"{name}.json"
     results = run(config, sections, args.data_dir, args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

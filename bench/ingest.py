@@ -22,9 +22,10 @@ from pgvector.psycopg import register_vector
 
 from bench.harness import Stopwatch, auth, channel, ratio
 from content_svc.embedding import Embedder
+from content_svc.loader import ParsedNode
 from devstack import Stack
 from ingest_svc.domain.passages import AtomDraft, atoms_from_segments, extend_into_shared_pages, split_page
-from ingest_svc.domain.structure import NodeDraft, nodes_from_outline, page_range_nodes
+from ingest_svc.domain.structure import nodes_from_outline, page_range_nodes
 from ingest_svc.pdf import open_pdf, page_text, read_outline
 from teaching.content.v1 import content_service_pb2 as content_pb
 from teaching.content.v1 import content_service_pb2_grpc
@@ -35,7 +36,7 @@ CHUNK_BYTES = 1024 * 1024
 TERMINAL = {pb.INGEST_JOB_STATE_SUCCEEDED, pb.INGEST_JOB_STATE_FAILED, pb.INGEST_JOB_STATE_CANCELLED}
 
 
-def parse_pdf(path: Path) -> tuple[int, list[NodeDraft], list[AtomDraft]]:
+def parse_pdf(path: Path) -> tuple[int, list[ParsedNode], list[AtomDraft]]:
     """Page count, nodes and atoms, with the ingest pipeline's own parsing functions."""
     with open_pdf(path) as document:
         page_count = len(document)
@@ -186,14 +187,14 @@ def bench_ingest(stack: Stack, pdf: Path, embedder: Embedder) -> dict[str, Any]:
 
 def load_pdf_direct(conninfo: str, path: Path, embedder: Embedder) -> str:
     """Put a PDF in the library without the ingest service (when the ingest benchmark is skipped)."""
-    from content_svc.loader import ParsedAtom, ParsedBook, ParsedNode, load_book
+    from content_svc.loader import ParsedAtom, ParsedBook, load_book
 
     data = path.read_bytes()
     page_count, nodes, atoms = parse_pdf(path)
     book = ParsedBook(
         title=path.stem, authors=["Bench"], subject="bench", grade_level="", page_count=page_count,
         content_sha256=hashlib.sha256(data).hexdigest(),
-        nodes=[ParsedNode(n.key, n.parent_key, n.level, n.ordinal, n.title, n.first_page, n.last_page) for n in nodes],
+        nodes=list(nodes),
         atoms=[ParsedAtom(a.node_key, i, a.page_number, a.text) for i, a in enumerate(atoms)],
     )
     book_id = uuid.uuid4()
