@@ -35,7 +35,7 @@ lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc devstack tools envoy/render.py
+	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc devstack tools bench envoy/render.py
 
 pytest: $(STAMP)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
