@@ -1,10 +1,13 @@
 """The ingestion pipeline's steps, independent of Celery (worker.py wires them to tasks).
 
 prepare: open the stored PDF, turn its outline into structure nodes, plan page ranges, fan out.
+    It reads no page text beyond the front matter check, so ranges start right away.
 process_range: extract a range's text, cut it into passages, embed them; store the result keyed by
     (job, range), so a repeated run changes nothing; the last range to finish triggers finalize.
-finalize: under the job's row lock, refuse a cancelled job, then load the whole book in one
-    transaction with ContentService's loader and mark the job SUCCEEDED in that same transaction.
+    It also reports, for the pages in it where nodes start, which earlier node's text tops the page.
+finalize: under the job's row lock, refuse a cancelled job, extend nodes onto the pages their text
+    runs onto (from the ranges' reports), then load the whole book in one transaction with
+    ContentService's loader and mark the job SUCCEEDED in that same transaction.
 Every step re-reads the job first and stops if it ended, so duplicates and late messages are harmless.
 """
 
@@ -26,7 +29,8 @@ from ingest_svc.domain.passages import (
     AtomDraft,
     Segment,
     atoms_from_segments,
-    extend_into_shared_pages,
+    extend_to_shared_pages,
+    runs_onto_start_page,
     split_page,
 )
 from ingest_svc.domain.structure import (
@@ -97,8 +101,6 @@ class Pipeline:
                     nodes = nodes_from_outline(entries, page_count, front_matter=front_matter)
                 else:
                     nodes = page_range_nodes(page_count)
-                start_pages = {node.first_page for node in nodes} - {1}
-                nodes = extend_into_shared_pages(nodes, {page: page_text(document, page) for page in start_pages})
             ranges = plan_page_ranges(nodes, page_count, RANGE_TARGET_PAGES)
             with self.pool.connection() as conn:
                 self._check_in_flight(conn, job_id)
@@ -123,12 +125,19 @@ class Pipeline:
                     self.dispatcher.finalize(job_id)
                 return
             nodes = nodes_from_json(store.get_plan(conn, job_id)["nodes"])
+        start_pages = {node.first_page for node in nodes}
         segments: list[Segment] = []
+        runs_onto: dict[int, int] = {}
         with self.storage.local_copy(job.storage_key) as path, open_pdf(path) as document:
             for page in range(first_page, last_page + 1):
                 if (page - first_page) % CHECK_EVERY_PAGES == 0:
                     self._beat(job_id)
-                segments.extend(split_page(nodes, page, page_text(document, page)))
+                page_segments = split_page(nodes, page, page_text(document, page))
+                if page in start_pages:
+                    top = runs_onto_start_page(nodes, page, page_segments)
+                    if top is not None:
+                        runs_onto[page] = top
+                segments.extend(page_segments)
         atoms = atoms_from_segments(segments)
         with self.pool.connection() as conn:
             store.set_stage(conn, job_id, Stage.EMBEDDING, self.worker_name)
@@ -141,6 +150,7 @@ class Pipeline:
                 first_page,
                 [[a.node_key, a.page_number, a.text] for a in atoms],
                 vectors.astype(np.float32).tobytes(),
+                runs_onto,
             )
         if remaining == 0:
             self.dispatcher.finalize(job_id)
@@ -159,10 +169,14 @@ class Pipeline:
             nodes = nodes_from_json(store.get_plan(conn, job_id)["nodes"])
             atoms: list[AtomDraft] = []
             blocks: list[np.ndarray] = []
-            for raw_atoms, raw_vectors in store.range_results(conn, job_id):
-                atoms.extend(AtomDraft(int(k), int(p), str(t)) for k, p, t in raw_atoms)
-                blocks.append(np.frombuffer(raw_vectors, dtype=np.float32).reshape(len(raw_atoms), -1)
-                              if raw_atoms else np.zeros((0, self.embedder.dimension), np.float32))
+            runs_onto: dict[int, int] = {}
+            for result in store.range_results(conn, job_id):
+                atoms.extend(AtomDraft(int(k), int(p), str(t)) for k, p, t in result.atoms)
+                blocks.append(np.frombuffer(result.embeddings, dtype=np.float32).reshape(len(result.atoms), -1)
+                              if result.atoms else np.zeros((0, self.embedder.dimension), np.float32))
+                runs_onto.update(result.runs_onto)
+            # A node ends on the page where the next one starts when its text runs onto that page.
+            nodes = extend_to_shared_pages(nodes, runs_onto)
             if not atoms:
                 raise IngestFailed(
                     FailureReason.NO_TEXT,

@@ -240,6 +240,7 @@ def complete_range(
     first_page: int,
     atoms: list[list[Any]],
     embeddings: bytes,
+    runs_onto: dict[int, int],
 ) -> int:
     """Store a range's result once (a repeated run changes nothing); the number of ranges still to do.
 
@@ -247,10 +248,10 @@ def complete_range(
     """
     conn.execute("SELECT 1 FROM ingest_jobs WHERE job_id = %s FOR UPDATE", (job_id,))
     cur = conn.execute(
-        """UPDATE ingest_job_ranges SET done = true, atoms = %s, embeddings = %s
+        """UPDATE ingest_job_ranges SET done = true, atoms = %s, embeddings = %s, runs_onto = %s
            WHERE job_id = %s AND first_page = %s AND NOT done
            RETURNING last_page - first_page + 1""",
-        (Jsonb(atoms), embeddings, job_id, first_page),
+        (Jsonb(atoms), embeddings, Jsonb({str(page): key for page, key in runs_onto.items()}), job_id, first_page),
     )
     row = cur.fetchone()
     if row is not None:
@@ -267,13 +268,23 @@ def complete_range(
     return int(remaining[0])
 
 
-def range_results(conn: Conn, job_id: uuid.UUID) -> list[tuple[list[list[Any]], bytes]]:
+@dataclass(frozen=True)
+class RangeResult:
+    atoms: list[list[Any]]
+    embeddings: bytes
+    runs_onto: dict[int, int]
+
+
+def range_results(conn: Conn, job_id: uuid.UUID) -> list[RangeResult]:
     rows = conn.execute(
-        """SELECT atoms, embeddings FROM ingest_job_ranges WHERE job_id = %s AND done
+        """SELECT atoms, embeddings, runs_onto FROM ingest_job_ranges WHERE job_id = %s AND done
            ORDER BY first_page""",
         (job_id,),
     ).fetchall()
-    return [(row[0], bytes(row[1])) for row in rows]
+    return [
+        RangeResult(row[0], bytes(row[1]), {int(page): int(key) for page, key in (row[2] or {}).items()})
+        for row in rows
+    ]
 
 
 def set_stage(conn: Conn, job_id: uuid.UUID, stage: Stage, worker: str) -> None:
@@ -317,7 +328,8 @@ def mark_cancelled(conn: Conn, job_id: uuid.UUID) -> None:
 def _drop_ranges(conn: Conn, job_id: uuid.UUID) -> None:
     """Intermediate results are only needed while the job runs."""
     conn.execute(
-        "UPDATE ingest_job_ranges SET atoms = NULL, embeddings = NULL WHERE job_id = %s", (job_id,)
+        "UPDATE ingest_job_ranges SET atoms = NULL, embeddings = NULL, runs_onto = NULL WHERE job_id = %s",
+        (job_id,),
     )
 
 

@@ -179,23 +179,45 @@ def atoms_from_segments(segments: Iterable[Segment]) -> list[AtomDraft]:
     return atoms
 
 
+def runs_onto_start_page(nodes: Sequence[ParsedNode], page_number: int, segments: Sequence[Segment]) -> int | None:
+    """On a page where nodes start, the key of the earlier node whose text tops it (None if none does).
+
+    `segments` is `split_page`'s result for the page. Range tasks report this for the start pages
+    they extract, so no separate pass over those pages is needed to find where nodes end.
+    """
+    if not segments:
+        return None
+    starting = {node.key for node in nodes if node.first_page == page_number}
+    if not starting or segments[0].node_key in starting:
+        return None
+    return segments[0].node_key
+
+
+def extend_to_shared_pages(nodes: Sequence[ParsedNode], runs_onto: Mapping[int, int]) -> list[ParsedNode]:
+    """Nodes (and their ancestors) whose text runs onto the page where the next node starts end there.
+
+    `runs_onto` maps such start pages to the node whose text tops them (`runs_onto_start_page`).
+    """
+    extended = {node.key: node for node in nodes}
+    for page, top_key in runs_onto.items():
+        key: int | None = top_key
+        while key is not None and key in extended:
+            node = extended[key]
+            if node.last_page == page - 1:
+                extended[key] = replace(node, last_page=page)
+            key = node.parent_key
+    return [extended[node.key] for node in nodes]
+
+
 def extend_into_shared_pages(nodes: Sequence[ParsedNode], page_texts: Mapping[int, str]) -> list[ParsedNode]:
     """Nodes whose text runs onto the page where the next node starts mid-page end on that page.
 
     The outline only says where nodes start; a section usually ends halfway down the page the next
     one starts on. `page_texts` holds the text of the pages where nodes start.
     """
-    by_key = {node.key: node for node in nodes}
-    extended = dict(by_key)
+    runs_onto = {}
     for page, text in page_texts.items():
-        segments = split_page(nodes, page, text)
-        starting = {node.key for node in nodes if node.first_page == page}
-        if not segments or segments[0].node_key in starting:
-            continue
-        key: int | None = segments[0].node_key
-        while key is not None:
-            node = extended[key]
-            if node.last_page == page - 1:
-                extended[key] = replace(node, last_page=page)
-            key = node.parent_key
-    return [extended[node.key] for node in nodes]
+        top = runs_onto_start_page(nodes, page, split_page(nodes, page, text))
+        if top is not None:
+            runs_onto[page] = top
+    return extend_to_shared_pages(nodes, runs_onto)
