@@ -15,10 +15,16 @@ import uuid
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
+# The pipeline's modules (numpy, pypdfium2, psycopg, the embedders; about 0.25 s of imports) load
+# here, in the parent, so forked worker processes start with them instead of paying on their first task.
+from common.db import content_pool
 from common.settings import get_settings
+from content_svc.embedding import embedder_from_settings
 from ingest_svc.domain.jobs import FailureReason, IngestFailed, JobCancelled
+from ingest_svc.pipeline import Pipeline
+from ingest_svc.storage import storage_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +88,8 @@ _resources: dict[int, Any] = {}
 _resources_lock = threading.Lock()
 
 
-def _pipeline(worker_name: str) -> Any:
-    from common.db import content_pool
-    from content_svc.embedding import embedder_from_settings
-    from ingest_svc.pipeline import Pipeline
-    from ingest_svc.storage import storage_from_settings
-
+def _process_resources() -> tuple[Any, Any, Any]:
+    """This process' pool, storage and embedder, created on first use (never inherited across a fork)."""
     pid = os.getpid()
     with _resources_lock:
         if pid not in _resources:
@@ -97,8 +99,28 @@ def _pipeline(worker_name: str) -> Any:
                 storage_from_settings(settings),
                 embedder_from_settings(settings),
             )
-        pool, storage, embedder = _resources[pid]
+        resources: tuple[Any, Any, Any] = _resources[pid]
+    return resources
+
+
+def _pipeline(worker_name: str) -> Any:
+    pool, storage, embedder = _process_resources()
     return Pipeline(pool, storage, embedder, CeleryDispatcher(), worker_name)
+
+
+def _warm_up() -> None:
+    try:
+        _, _, embedder = _process_resources()
+        embedder.embed(["warm up"])
+    except Exception:
+        log.warning("warming up the worker process failed; its first task will retry", exc_info=True)
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _on_worker_process_init(**_kwargs: Any) -> None:
+    # Open the pool and load the embedder as soon as the process exists, not on its first task. In a
+    # thread: process init must return quickly (Celery times it out), and the database may be slow.
+    threading.Thread(target=_warm_up, name="ingest-warm-up", daemon=True).start()
 
 
 def _run(task: Task, job_id: str, step: str, *args: Any) -> None:
