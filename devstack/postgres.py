@@ -36,8 +36,14 @@ def _run_as() -> str | None:
     return SYSTEM_USER
 
 
-def prepare_data_dir(pgdata: Path) -> str | None:
-    """initdb on first use; returns the user postgres must run as."""
+def prepare_data_dir(pgdata: Path, *, must_exist: bool = False) -> str | None:
+    """initdb on first use; returns the user postgres must run as.
+
+    With must_exist (a restart), a missing cluster is an error: initialising a fresh one would
+    silently replace every acknowledged write.
+    """
+    if must_exist and not (pgdata / "PG_VERSION").exists():
+        raise RuntimeError(f"the Postgres data folder {pgdata} vanished; refusing to initialise an empty one")
     run_as = _run_as()
     pgdata.mkdir(parents=True, exist_ok=True)
     if run_as is not None:

@@ -110,7 +110,7 @@ class Stack:
         self._log_files: dict[str, IO[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
         self._lock_file: IO[str] | None = None
-        self._pg_user: str | None = None
+        self._postgres_started = False
         self.env = self._environment(extra_env or {})
         self.settings = Settings.model_validate(
             {k.lower(): v for k, v in self.env.items() if k.lower() in Settings.model_fields}
@@ -252,7 +252,11 @@ class Stack:
             return
         run_as = None
         if name == "postgres":
-            run_as = postgres.prepare_data_dir(self.data_dir / "postgres")
+            try:
+                run_as = postgres.prepare_data_dir(self.data_dir / "postgres", must_exist=self._postgres_started)
+            except RuntimeError as error:
+                raise StackError(str(error)) from error
+            self._postgres_started = True
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_file = (self.logs_dir / f"{name}.log").open("ab")
         self._log_offsets[name] = log_file.tell()

@@ -3,6 +3,8 @@ Envoy) on free ports in a temporary folder, shared by every test of the session.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,8 +26,10 @@ def _envoy_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("stack")
+def stack() -> Iterator[Stack]:
+    # Not under pytest's basetemp: a concurrent pytest session resets that folder's mode to 0700 and
+    # prunes old numbered folders, which would cut off (or delete) this session's Postgres cluster.
+    data_dir = Path(tempfile.mkdtemp(prefix="teaching-test-stack-"))
     # Small pools keep many concurrent sessions (and the many-books tests) within max_connections.
     extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2"}
     the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=False,
@@ -38,6 +42,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         raise
     yield the_stack
     the_stack.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import psycopg
+import pytest
 
 from common.migrations import apply_migrations
 from devstack import Stack
@@ -89,3 +90,23 @@ def test_services_answer_from_the_database_after_it_restarted(stack: Stack, auth
     with grpc.insecure_channel(stack.address("ingest")) as channel:
         ingest_service_pb2_grpc.IngestServiceStub(channel).ListIngestJobs(
             ingest_service_pb2.ListIngestJobsRequest(), metadata=admin, timeout=10)
+
+
+def test_a_vanished_cluster_is_an_error_not_a_fresh_empty_database(tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    from devstack import StackPorts
+    from devstack.stack import StackError
+
+    data_dir = Path(tempfile.mkdtemp(prefix="teaching-vanish-"))
+    lone = Stack(data_dir, StackPorts.free(), with_envoy=False, durable=False)
+    try:
+        lone.start_process("postgres")
+        lone.stop_process("postgres")
+        shutil.rmtree(data_dir / "postgres")
+        with pytest.raises(StackError, match="vanished"):
+            lone.start_process("postgres")
+    finally:
+        lone.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
