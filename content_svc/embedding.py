@@ -84,7 +84,7 @@ class HashingEmbedder:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model (optional extra: `pip install sentence-transformers`)."""
+    """A sentence-transformers model (optional extra: `pip install -e ".[sentence-transformers]"`)."""
 
     def __init__(self, model_name: str) -> None:
         try:
