@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from common.errors import InvalidArgument
+from common.settings import Settings
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -31,6 +32,10 @@ def page_size(requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int 
 class PageTokens:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PageTokens:
+        return cls(settings.page_token_secret.get_secret_value().encode())
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]

@@ -27,7 +27,7 @@ def main() -> None:
         pool,
         embedder_from_settings(settings),
         cache,
-        PageTokens(settings.page_token_secret.get_secret_value().encode()),
+        PageTokens.from_settings(settings),
     )
     servicer = ContentServicer(service)
 

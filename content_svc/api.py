@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
-
 import grpc
-from google.protobuf import timestamp_pb2
 
 from common.auth import current_identity, require_admin
+from common.convert import timestamp
 from common.errors import InvalidArgument
 from content_svc.domain.service import ContentService, parse_uuid
 from content_svc.domain.types import (
@@ -36,12 +34,6 @@ _SCOPES: dict[int, Scope] = {
 }
 
 
-def _timestamp(value: datetime.datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def _scope(value: int, field: str) -> Scope:
     scope = _SCOPES.get(value)
     if scope is None:
@@ -54,7 +46,7 @@ def book_message(book: Book) -> pb.Book:
         book_id=str(book.book_id), title=book.title, authors=book.authors, subject=book.subject,
         grade_level=book.grade_level, page_count=book.page_count, content_sha256=book.content_sha256,
         embedding_model=book.embedding_model, embedding_dimension=book.embedding_dimension,
-        node_count=book.node_count, atom_count=book.atom_count, create_time=_timestamp(book.create_time),
+        node_count=book.node_count, atom_count=book.atom_count, create_time=timestamp(book.create_time),
     )
 
 
@@ -78,8 +70,8 @@ def strategy_message(strategy: Strategy) -> pb.PedagogyStrategy:
         strategy_id=str(strategy.strategy_id), owner_id=strategy.owner_id or "",
         scope=pb.PEDAGOGY_SCOPE_GLOBAL if strategy.is_global else pb.PEDAGOGY_SCOPE_PRIVATE,
         name=strategy.name, description=strategy.description, instructions=strategy.instructions,
-        tags=strategy.tags, create_time=_timestamp(strategy.create_time),
-        update_time=_timestamp(strategy.update_time),
+        tags=strategy.tags, create_time=timestamp(strategy.create_time),
+        update_time=timestamp(strategy.update_time),
     )
 
 

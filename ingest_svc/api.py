@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from common.auth import require_admin
+from common.convert import timestamp
 from common.errors import InvalidArgument
 from ingest_svc.domain.jobs import FailureReason, Job, JobState, Stage, UploadMetadata, parse_job_id
 from ingest_svc.service import IngestService
@@ -22,14 +21,6 @@ _STAGE_TO_PB = {stage: pb.IngestStage.Value(f"INGEST_STAGE_{stage.value}") for s
 _REASON_TO_PB = {
     reason: pb.IngestFailureReason.Value(f"INGEST_FAILURE_REASON_{reason.value}") for reason in FailureReason
 }
-
-
-def _timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def job_to_pb(job: Job) -> pb.IngestJob:
@@ -48,9 +39,9 @@ def job_to_pb(job: Job) -> pb.IngestJob:
         failure_reason=_REASON_TO_PB[job.failure_reason],
         error_message=job.error_message,
         created_by=job.created_by,
-        create_time=_timestamp(job.create_time),
-        update_time=_timestamp(job.update_time),
-        end_time=_timestamp(job.end_time),
+        create_time=timestamp(job.create_time),
+        update_time=timestamp(job.update_time),
+        end_time=timestamp(job.end_time),
     )
 
 

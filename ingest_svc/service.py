@@ -48,7 +48,7 @@ class IngestService:
         self.storage = storage
         self.dispatcher = dispatcher
         self.revoke = revoke
-        self.page_tokens = PageTokens(settings.page_token_secret.get_secret_value().encode())
+        self.page_tokens = PageTokens.from_settings(settings)
 
     # --- upload --------------------------------------------------------------------------------
 

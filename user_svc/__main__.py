@@ -20,7 +20,7 @@ def main() -> None:
     configure_logging(settings)
     apply_migrations("user", settings)
     pool = user_pool(settings)
-    page_tokens = PageTokens(settings.page_token_secret.get_secret_value().encode())
+    page_tokens = PageTokens.from_settings(settings)
     servicer = UserServicer(UserDomain(UserStore(pool), page_tokens))
     ServiceServer(
         settings,

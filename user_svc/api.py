@@ -5,14 +5,14 @@ Every call acts on the caller's own data: the owner is always the token's subjec
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import grpc
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from common.auth import current_identity
+from common.convert import timestamp
 from common.errors import InvalidArgument
 from common.pagination import page_size
 from teaching.user.v1 import user_service_pb2 as pb
@@ -245,12 +245,6 @@ def body_json(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
-def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def profile_pb(profile: Profile) -> pb.TeacherProfile:
     return pb.TeacherProfile(
         user_id=profile.user_id,
@@ -263,8 +257,8 @@ def profile_pb(profile: Profile) -> pb.TeacherProfile:
             pb.ActiveBook(book_id=str(b.book_id), current_node_id=b.current_node_id, current_page=b.current_page)
             for b in profile.active_books
         ],
-        create_time=_timestamp(profile.create_time),
-        update_time=_timestamp(profile.update_time),
+        create_time=timestamp(profile.create_time),
+        update_time=timestamp(profile.update_time),
     )
 
 
@@ -282,8 +276,8 @@ def artifact_pb(artifact: Artifact, *, with_etag: bool = True) -> pb.ClassArtifa
         pedagogy_strategy_id=content.pedagogy_strategy_id,
         revision=artifact.revision,
         etag=artifact.etag if with_etag else "",
-        create_time=_timestamp(artifact.create_time),
-        update_time=_timestamp(artifact.update_time),
+        create_time=timestamp(artifact.create_time),
+        update_time=timestamp(artifact.update_time),
     )
     body_field = BODY_FIELD[_kind_pb(content.kind)]
     getattr(message, body_field).CopyFrom(json_format.ParseDict(content.body, _BODY_TYPES[content.kind]()))
@@ -296,5 +290,5 @@ def revision_pb(archived: ArchivedRevision) -> pb.ArtifactRevision:
         artifact_id=str(archived.artifact.artifact_id),
         revision=archived.artifact.revision,
         artifact=artifact_pb(archived.artifact, with_etag=False),
-        archive_time=_timestamp(archived.archive_time),
+        archive_time=timestamp(archived.archive_time),
     )
