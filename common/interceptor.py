@@ -16,6 +16,7 @@ import grpc
 
 from common.auth import Identity, TokenVerifier, reset_identity, set_identity
 from common.errors import ServiceError, Unauthenticated
+from common.status import to_status
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ OPEN_SERVICES = (
 
 
 def _abort(context: grpc.ServicerContext, error: ServiceError) -> None:
-    context.abort_with_status(error.to_status())
+    context.abort_with_status(to_status(error))
 
 
 def _wrap_unary_response(behavior: Callable[..., Any], identity: Identity | None) -> Callable[..., Any]:

@@ -7,20 +7,24 @@ message size limits, and a SIGTERM/SIGINT handler that drains in-flight calls be
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from types import FrameType
+from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.auth import TokenVerifier
 from common.interceptor import AuthInterceptor
-from common.settings import Settings
+from common.migrations import Database, apply_migrations
+from common.settings import Settings, get_settings
 
 # Every server's descriptor pool holds the whole suite's contracts, so reflection can resolve any of
 # our symbols: grpcurl through Envoy (whose reflection route reaches one server) can describe and
@@ -108,3 +112,37 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+# A servicer factory: builds the service's servicer from settings, entering what must be closed on
+# shutdown (pools, caches) into the exit stack.
+BuildServicer = Callable[[Settings, contextlib.ExitStack], Any]
+AddServicer = Callable[[Any, grpc.Server], None]
+
+
+def run_service(
+    service: ServiceDescriptor,
+    add_servicer: AddServicer,
+    build: BuildServicer,
+    *,
+    port: Callable[[Settings], int],
+    migrate: Database | None = None,
+) -> None:
+    """The whole life of a service process: settings, logging, migrations, serve until SIGTERM, close.
+
+    Every service's `__main__` is one call of this, e.g.
+    `run_service(DESCRIPTOR.services_by_name["UserService"], add_UserServiceServicer_to_server, build,
+    port=lambda s: s.user_port, migrate="user")`.
+    """
+    settings = get_settings()
+    configure_logging(settings)
+    if migrate is not None:
+        apply_migrations(migrate, settings)
+    with contextlib.ExitStack() as resources:
+        servicer = build(settings, resources)
+        ServiceServer(
+            settings,
+            port=port(settings),
+            service_names=[service.full_name],
+            register=lambda server: add_servicer(servicer, server),
+        ).serve_forever()

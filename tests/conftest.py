@@ -3,10 +3,12 @@ Envoy) on free ports in a temporary folder, shared by every test of the session.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Literal
 
 import grpc
 import pytest
@@ -25,11 +27,12 @@ def _envoy_available() -> bool:
     return (REPO / "envoy" / "render.py").exists()
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+@contextlib.contextmanager
+def running_stack(prefix: str) -> Iterator[Stack]:
+    """A whole stack on free ports in a fresh temporary folder, stopped and removed afterwards."""
     # Not under pytest's basetemp: a concurrent pytest session resets that folder's mode to 0700 and
     # prunes old numbered folders, which would cut off (or delete) this session's Postgres cluster.
-    data_dir = Path(tempfile.mkdtemp(prefix="teaching-test-stack-"))
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     # Small pools keep many concurrent sessions (and the many-books tests) within max_connections.
     extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2"}
     the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=False,
@@ -39,48 +42,62 @@ def stack() -> Iterator[Stack]:
     except Exception:
         for name in the_stack.names():
             print(f"--- {name} log ---\n{the_stack.log_tail(name)}")
+        shutil.rmtree(data_dir, ignore_errors=True)
         raise
-    yield the_stack
-    the_stack.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    try:
+        yield the_stack
+    finally:
+        the_stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def make_token(stack: Stack) -> Callable[..., str]:
-    def make(user_id: str, *roles: str) -> str:
-        return mint_token(stack.settings, user_id, roles or ("teacher",))
+def stack_fixtures(scope: Literal["session", "package"], prefix: str) -> tuple[Any, ...]:
+    """`stack` and the fixtures bound to it (tokens, stubs) at one scope.
 
-    return make
+    The root conftest shares one stack with every integration test; tests/faults defines its own set
+    (package scope), so disruptive tests never touch the shared stack.
+    """
 
+    def stack() -> Iterator[Stack]:
+        with running_stack(prefix) as the_stack:
+            yield the_stack
 
-@pytest.fixture(scope="session")
-def auth(make_token: Callable[..., str]) -> Callable[..., list[tuple[str, str]]]:
-    def metadata(user_id: str, *roles: str) -> list[tuple[str, str]]:
-        return [("authorization", f"Bearer {make_token(user_id, *roles)}")]
+    def make_token(stack: Stack) -> Callable[..., str]:
+        def make(user_id: str, *roles: str) -> str:
+            return mint_token(stack.settings, user_id, roles or ("teacher",))
 
-    return metadata
+        return make
+
+    def auth(make_token: Callable[..., str]) -> Callable[..., list[tuple[str, str]]]:
+        def metadata(user_id: str, *roles: str) -> list[tuple[str, str]]:
+            return [("authorization", f"Bearer {make_token(user_id, *roles)}")]
+
+        return metadata
+
+    def content_stub(stack: Stack) -> Iterator[content_service_pb2_grpc.ContentServiceStub]:
+        with _channel(stack.address("content")) as channel:
+            yield content_service_pb2_grpc.ContentServiceStub(channel)
+
+    def user_stub(stack: Stack) -> Iterator[user_service_pb2_grpc.UserServiceStub]:
+        with _channel(stack.address("user")) as channel:
+            yield user_service_pb2_grpc.UserServiceStub(channel)
+
+    def ingest_stub(stack: Stack) -> Iterator[ingest_service_pb2_grpc.IngestServiceStub]:
+        with _channel(stack.address("ingest")) as channel:
+            yield ingest_service_pb2_grpc.IngestServiceStub(channel)
+
+    return tuple(
+        pytest.fixture(scope=scope)(function)
+        for function in (stack, make_token, auth, content_stub, user_stub, ingest_stub)
+    )
 
 
 def _channel(address: str) -> grpc.Channel:
     return grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
 
 
-@pytest.fixture(scope="session")
-def content_stub(stack: Stack) -> Iterator[content_service_pb2_grpc.ContentServiceStub]:
-    with _channel(stack.address("content")) as channel:
-        yield content_service_pb2_grpc.ContentServiceStub(channel)
-
-
-@pytest.fixture(scope="session")
-def user_stub(stack: Stack) -> Iterator[user_service_pb2_grpc.UserServiceStub]:
-    with _channel(stack.address("user")) as channel:
-        yield user_service_pb2_grpc.UserServiceStub(channel)
-
-
-@pytest.fixture(scope="session")
-def ingest_stub(stack: Stack) -> Iterator[ingest_service_pb2_grpc.IngestServiceStub]:
-    with _channel(stack.address("ingest")) as channel:
-        yield ingest_service_pb2_grpc.IngestServiceStub(channel)
+# The stack every integration test shares. Tests that stop or kill its processes belong in tests/faults.
+stack, make_token, auth, content_stub, user_stub, ingest_stub = stack_fixtures("session", "teaching-test-stack-")
 
 
 @pytest.fixture(scope="session")

@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from common.db import user_pool
-from common.migrations import apply_migrations
 from common.pagination import PageTokens
-from common.server import ServiceServer, configure_logging
-from common.settings import get_settings
+from common.server import run_service
+from common.settings import Settings
 from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
 from user_svc.api import UserServicer
 from user_svc.domain import UserDomain
 from user_svc.store import UserStore
 
-SERVICE_NAME = user_service_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
+
+def build(settings: Settings, resources: contextlib.ExitStack) -> UserServicer:
+    pool = resources.enter_context(user_pool(settings))
+    return UserServicer(UserDomain(UserStore(pool), PageTokens.from_settings(settings)))
 
 
 def main() -> None:
-    settings = get_settings()
-    configure_logging(settings)
-    apply_migrations("user", settings)
-    pool = user_pool(settings)
-    page_tokens = PageTokens.from_settings(settings)
-    servicer = UserServicer(UserDomain(UserStore(pool), page_tokens))
-    ServiceServer(
-        settings,
-        port=settings.user_port,
-        service_names=[SERVICE_NAME],
-        register=lambda server: user_service_pb2_grpc.add_UserServiceServicer_to_server(servicer, server),
-        on_stop=pool.close,
-    ).serve_forever()
+    run_service(
+        user_service_pb2.DESCRIPTOR.services_by_name["UserService"],
+        user_service_pb2_grpc.add_UserServiceServicer_to_server,
+        build,
+        port=lambda settings: settings.user_port,
+        migrate="user",
+    )
 
 
 if __name__ == "__main__":

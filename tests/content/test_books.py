@@ -9,6 +9,7 @@ import grpc
 import psycopg
 import pytest
 
+from common.status import status_code
 from content_svc.loader import DuplicateBook, load_book
 from teaching.content.v1 import content_service_pb2 as pb
 from tests.content.support import EMBEDDER, bad_request_fields, expect_error, load, textbook_parsed
@@ -89,7 +90,7 @@ def test_loader_is_idempotent_and_refuses_duplicate_files(conninfo, content_stub
         with pytest.raises(DuplicateBook) as info:
             load_book(conn, uuid.uuid4(), parsed, EMBEDDER.embed([a.text for a in parsed.atoms]), EMBEDDER)
         assert info.value.existing_book_id == book_id
-        assert info.value.code == grpc.StatusCode.ALREADY_EXISTS
+        assert status_code(info.value) == grpc.StatusCode.ALREADY_EXISTS
 
 
 def test_failed_load_leaves_nothing_behind(conninfo, content_stub, teacher):
