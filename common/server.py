@@ -21,10 +21,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.auth import TokenVerifier
+from common.auth import TokenVerifier, check_identity_settings
 from common.interceptor import AuthInterceptor
 from common.migrations import Database, apply_migrations
-from common.settings import Settings, get_settings
+from common.settings import ConfigurationError, Settings, get_settings
 
 # Every server's descriptor pool holds the whole suite's contracts, so reflection can resolve any of
 # our symbols: grpcurl through Envoy (whose reflection route reaches one server) can describe and
@@ -136,6 +136,11 @@ def run_service(
     """
     settings = get_settings()
     configure_logging(settings)
+    try:
+        check_identity_settings(settings)
+    except ConfigurationError as error:
+        # Before any database is touched: without a key no caller can be verified.
+        raise SystemExit(f"{service.name} refuses to start: {error}") from None
     if migrate is not None:
         apply_migrations(migrate, settings)
     with contextlib.ExitStack() as resources:

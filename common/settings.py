@@ -11,7 +11,9 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"
+
+class ConfigurationError(ValueError):
+    """Settings a process cannot run with; the message says which variable to set and how."""
 
 
 class Settings(BaseSettings):
@@ -55,12 +57,24 @@ class Settings(BaseSettings):
     # Seconds in-flight calls get to finish on SIGTERM.
     shutdown_grace_seconds: float = 10.0
 
-    # Auth (DESIGN.md §3): HS256 with a shared secret in development, RS256 public key in production.
+    # Identity (DESIGN.md §3, common/auth.py). There is no default key: a service refuses to start
+    # without one. Development: HS256 with JWT_SECRET (the embedded stack writes a random one per data
+    # folder). Production: the identity provider's public keys, JWT_ALGORITHM=RS256 (or a list such
+    # as "RS256,ES256") with JWT_JWKS_URL, or a single PEM key in JWT_PUBLIC_KEY.
     jwt_algorithm: str = "HS256"
-    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_secret: SecretStr = SecretStr("")
     jwt_public_key: str = ""
+    jwt_jwks_url: str = ""
+    # How long fetched JWKS keys are used before they are fetched again, and the least time between
+    # two fetches forced by tokens with an unknown key id (a rotated key; also bounds what forged key
+    # ids can make us fetch).
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    jwt_jwks_refresh_cooldown_seconds: float = Field(default=30.0, ge=0)
     jwt_issuer: str = "teaching-dev"
     jwt_audience: str = "teaching-api"
+    # Clock skew tolerated on exp, nbf and iat, and the longest lifetime (exp - iat) accepted.
+    jwt_leeway_seconds: int = Field(default=60, ge=0)
+    jwt_max_lifetime_seconds: int = Field(default=24 * 3600, gt=0)
     # Signs opaque page tokens so clients cannot forge them.
     page_token_secret: SecretStr = SecretStr("dev-page-token-secret")
 

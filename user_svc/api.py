@@ -11,7 +11,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from common.auth import current_identity
+from common.auth import require_teacher
 from common.convert import timestamp
 from common.errors import InvalidArgument
 from common.pagination import page_size
@@ -167,7 +167,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):  # type: ignore[m
 
 
 def _caller() -> str:
-    return current_identity().user_id
+    return require_teacher().user_id
 
 
 def _require_revision(revision: int) -> None:
