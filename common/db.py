@@ -38,5 +38,7 @@ def content_pool(
     return open_pool(settings.content_conninfo(), settings, name=name, configure=configure)
 
 
-def user_pool(settings: Settings, *, name: str = "user") -> ConnectionPool[Connection[TupleRow]]:
-    return open_pool(settings.user_conninfo(), settings, name=name)
+def user_pool(
+    settings: Settings, *, name: str = "user", configure: Configure | None = None
+) -> ConnectionPool[Connection[TupleRow]]:
+    return open_pool(settings.user_conninfo(), settings, name=name, configure=configure)

@@ -10,7 +10,7 @@ from google.protobuf import field_mask_pb2
 
 from teaching.user.v1 import user_service_pb2 as pb
 from tests.user.support import Teacher, book, field_violations, lesson_plan, quiz, worksheet
-from user_svc import limits
+from user_svc.rules import limits
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NewTeacher = Callable[[], Teacher]

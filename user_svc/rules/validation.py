@@ -1,4 +1,4 @@
-"""Checks on UserService requests: shapes, ids and size limits (user_svc/limits.py).
+"""Checks on UserService requests: shapes, ids and size limits (user_svc/rules/limits.py).
 
 Every check collects violations with AIP field paths (e.g. `artifact.quiz.questions[3].prompt`) so
 one INVALID_ARGUMENT reports all of them; callers raise before anything is written.
@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 
 from common.errors import InvalidArgument
 from teaching.user.v1 import user_service_pb2 as pb
-from user_svc import limits
+from user_svc.rules import limits
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 
@@ -29,14 +29,6 @@ class Violations:
     def raise_if_any(self) -> None:
         if self.found:
             raise InvalidArgument(dict(self.found))
-
-
-def parse_uuid(value: str, field: str) -> UUID:
-    """A UUID id from a request; InvalidArgument naming the field otherwise."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise InvalidArgument({field: "must be a UUID" if value else "is required"}) from None
 
 
 def text(v: Violations, value: str, field: str, max_chars: int, *, required: bool = False) -> None:
@@ -119,12 +111,6 @@ def _active_books(v: Violations, books: Sequence[pb.ActiveBook], field: str) -> 
 
 
 # Artifacts
-
-BODY_FIELD = {
-    pb.ARTIFACT_KIND_QUIZ: "quiz",
-    pb.ARTIFACT_KIND_LESSON_PLAN: "lesson_plan",
-    pb.ARTIFACT_KIND_WORKSHEET: "worksheet",
-}
 
 
 def body(v: Violations, message: Message, field: str) -> None:
