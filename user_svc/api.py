@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
-from google.protobuf.message import Message
 
 from common.auth import require_teacher
 from common.convert import timestamp
@@ -19,15 +17,10 @@ from teaching.user.v1 import user_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2_grpc
 from user_svc.rules import artifacts, profiles
 from user_svc.rules.artifacts import BODY_FIELD, KINDS
-from user_svc.rules.types import ArchivedRevision, Artifact, ArtifactFilter, ArtifactKind, Profile
+from user_svc.rules.types import ArchivedRevision, Artifact, ArtifactFilter, Profile
 from user_svc.usecases import UserUseCases
 
 _KIND_VALUES = {kind: value for value, kind in KINDS.items()}
-_BODY_TYPES: dict[ArtifactKind, type[Message]] = {
-    ArtifactKind.QUIZ: pb.Quiz,
-    ArtifactKind.LESSON_PLAN: pb.LessonPlan,
-    ArtifactKind.WORKSHEET: pb.Worksheet,
-}
 
 
 class UserServicer(user_service_pb2_grpc.UserServiceServicer):  # type: ignore[misc]
@@ -144,7 +137,7 @@ def profile_message(profile: Profile) -> pb.TeacherProfile:
 
 def artifact_message(artifact: Artifact, *, with_etag: bool = True) -> pb.ClassArtifact:
     content = artifact.content
-    body: Any = json_format.ParseDict(content.body, _BODY_TYPES[content.kind]())
+    body: Any = artifacts.body_message(content.kind, content.body)
     return pb.ClassArtifact(
         artifact_id=str(artifact.artifact_id),
         owner_id=artifact.owner_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -155,11 +156,13 @@ def _active_book_json(book: ActiveBook) -> dict[str, Any]:
 
 
 def insert_artifact(conn: Conn, owner_id: str, artifact_id: UUID, content: ArtifactContent) -> Artifact:
-    artifact = conn.cursor(row_factory=kwargs_row(_artifact)).execute(
+    # Only what the database assigns is read back: the content is what was just written.
+    stored = partial(Artifact, owner_id=owner_id, artifact_id=artifact_id, content=content)
+    artifact = conn.cursor(row_factory=kwargs_row(stored)).execute(
         f"""INSERT INTO class_artifacts (owner_id, artifact_id, {_CONTENT_COLUMNS})
             VALUES (%(owner_id)s, %(artifact_id)s, %(kind)s, %(title)s, %(body)s, %(book_ids)s,
                     %(atom_references)s, %(pedagogy_strategy_id)s)
-            RETURNING {_ARTIFACT_COLUMNS}""",
+            RETURNING revision, create_time, update_time""",
         {"owner_id": owner_id, "artifact_id": artifact_id, **_content_params(content)},
     ).fetchone()
     assert artifact is not None

@@ -9,14 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 from pydantic import SecretStr
 
 from common.auth import mint_token
+from common.db import user_pool
 from common.errors import InvalidArgument
 from common.pagination import PageTokens, page_size
 from common.server import ServiceServer
 from common.settings import Settings
+from devstack import Stack
 
 
 def test_page_tokens_round_trip() -> None:
@@ -102,3 +105,19 @@ def test_stop_drains_in_flight_calls_and_refuses_new_ones(unused_port: int) -> N
         thread.join(10)
         stopper.join(10)
     assert result["value"] == b"done:x"
+
+
+def test_a_pool_replaces_a_connection_the_server_ended(stack: Stack) -> None:
+    # The checkout check skips its round trip for an idle connection with nothing to read; one the
+    # server terminated has its error waiting on the socket, so it must still be caught and replaced.
+    pool = user_pool(stack.settings, name="check-test")
+    try:
+        with pool.connection() as conn:
+            doomed = conn.info.backend_pid
+        with psycopg.connect(stack.settings.user_conninfo(), autocommit=True) as admin:
+            # With a timeout, pg_terminate_backend waits until the backend is gone.
+            assert admin.execute("SELECT pg_terminate_backend(%s, 10000)", (doomed,)).fetchone() == (True,)
+        with pool.connection() as conn:
+            assert conn.execute("SELECT pg_backend_pid()").fetchone() != (doomed,)
+    finally:
+        pool.close()

@@ -7,6 +7,9 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
 
 from common.errors import Aborted, InvalidArgument, NotFound
 from teaching.user.v1 import user_service_pb2 as pb
@@ -154,3 +157,45 @@ def test_someone_elses_artifact_is_indistinguishable_from_a_missing_one() -> Non
     error = artifacts.artifact_not_found(uuid.UUID(BOOK))
     assert isinstance(error, NotFound)
     assert error.message == f"artifact {BOOK!r} not found"
+
+
+# Field kinds whose proto JSON is their plain Python value, so the message constructor reads it exactly.
+PLAIN_JSON_TYPES = {FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32,
+                    FieldDescriptor.TYPE_SFIXED32, FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32,
+                    FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_MESSAGE}
+
+
+def _fields_of(descriptor: Descriptor) -> list[FieldDescriptor]:
+    found = list(descriptor.fields)
+    for field in descriptor.fields:
+        if field.message_type is not None:
+            found += _fields_of(field.message_type)
+    return found
+
+
+@pytest.mark.parametrize("kind", list(ArtifactKind))
+def test_body_messages_hold_only_fields_whose_json_the_constructor_reads(kind: ArtifactKind) -> None:
+    # body_message builds messages from stored proto JSON with the constructor: a field kind whose
+    # JSON differs from its value (int64 as a string, bytes as base64, enums, well-known types) would
+    # break that. Adding one means going back to json_format.ParseDict there.
+    descriptor = artifacts.BODY_TYPES[kind].DESCRIPTOR
+    odd = [f"{field.full_name} ({field.type})" for field in _fields_of(descriptor)
+           if field.type not in PLAIN_JSON_TYPES
+           or (field.message_type is not None and field.message_type.file.package.startswith("google.protobuf"))]
+    assert odd == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        (ArtifactKind.QUIZ, quiz().quiz),
+        (ArtifactKind.QUIZ, pb.Quiz()),
+        (ArtifactKind.LESSON_PLAN, pb.LessonPlan(objectives=["a"], activities=[pb.LessonActivity(title="t",
+                                                                                                  duration_minutes=5)])),
+        (ArtifactKind.WORKSHEET, pb.Worksheet(instructions="i", items=[pb.WorksheetItem(prompt="p", answer="")])),
+    ],
+    ids=["quiz", "empty quiz", "lesson plan", "worksheet"],
+)
+def test_stored_bodies_come_back_as_written(kind: ArtifactKind, message: Message) -> None:
+    stored = artifacts.body_json(message)
+    assert artifacts.body_message(kind, stored) == message == json_format.ParseDict(stored, type(message)())
