@@ -10,9 +10,9 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from ingest_svc.domain.jobs import FailureReason, IngestFailed
-from ingest_svc.domain.passages import normalise_page_text
-from ingest_svc.domain.structure import MAX_OUTLINE_DEPTH, MAX_OUTLINE_ENTRIES, OutlineEntry
+from ingest_svc.rules.jobs import FailureReason, IngestFailed
+from ingest_svc.rules.passages import normalise_page_text
+from ingest_svc.rules.structure import MAX_OUTLINE_DEPTH, MAX_OUTLINE_ENTRIES, OutlineEntry
 
 log = logging.getLogger(__name__)
 
