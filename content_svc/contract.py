@@ -7,10 +7,11 @@ Ingest builds a `ParsedBook`, embeds its atoms with an `Embedder` and hands both
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy
 import numpy.typing as npt
@@ -28,6 +29,10 @@ class BookMetadata:
     authors: list[str] = field(default_factory=list)
     subject: str = ""
     grade_level: str = ""
+
+    def metadata(self) -> dict[str, Any]:
+        """Just these fields (of a subclass that carries more), to build another kind of book record."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(BookMetadata)}
 
 
 @dataclass(frozen=True)

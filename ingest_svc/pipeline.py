@@ -196,10 +196,7 @@ class Pipeline:
                 )
             embeddings = np.concatenate(blocks) if blocks else np.zeros((0, self.embedder.dimension))
             book = ParsedBook(
-                title=job.title,
-                authors=job.authors,
-                subject=job.subject,
-                grade_level=job.grade_level,
+                **job.metadata(),
                 page_count=job.pages_total,
                 content_sha256=job.content_sha256,
                 nodes=list(nodes),
