@@ -28,7 +28,7 @@ from common.errors import InvalidArgument
 from content_svc.contract import DuplicateBook, Embedder, ParsedAtom, ParsedBook, ParsedNode
 from content_svc.writer import load_book
 from ingest_svc import repository
-from ingest_svc.pdf import open_pdf, page_text, read_outline
+from ingest_svc.pdf import open_pdf, page_text, structure_nodes
 from ingest_svc.rules.jobs import Dispatcher, FailureReason, IngestFailed, JobCancelled, JobState, Stage
 from ingest_svc.rules.passages import (
     AtomDraft,
@@ -38,7 +38,7 @@ from ingest_svc.rules.passages import (
     runs_onto_start_page,
     split_page,
 )
-from ingest_svc.rules.structure import nodes_from_outline, page_range_nodes, plan_page_ranges, range_target_pages
+from ingest_svc.rules.structure import plan_page_ranges, range_target_pages
 from ingest_svc.storage import ObjectStorage
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,7 @@ class Pipeline:
         if plan is None:
             with self.storage.local_copy(job.storage_key) as path, open_pdf(path) as document:
                 page_count = len(document)
-                entries = read_outline(document)
-                if entries:
-                    first_start = next((e.page_index for e in entries if e.page_index is not None), 0)
-                    front_matter = any(page_text(document, page) for page in range(1, first_start + 1))
-                    nodes = nodes_from_outline(entries, page_count, front_matter=front_matter)
-                else:
-                    nodes = page_range_nodes(page_count)
+                nodes = structure_nodes(document)
             ranges = plan_page_ranges(nodes, page_count, range_target_pages(page_count))
             with self.pool.connection() as conn:
                 self._check_in_flight(conn, job_id)
