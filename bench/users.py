@@ -15,7 +15,7 @@ from devstack import Stack
 from teaching.user.v1 import user_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2_grpc
 from user_svc import repository
-from user_svc.rules.artifacts import body_json
+from user_svc.api import body_json
 from user_svc.rules.types import ArtifactContent, ArtifactKind
 
 

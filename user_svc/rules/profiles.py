@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from common.ids import parse_id
-from teaching.user.v1 import user_service_pb2 as pb
 from user_svc.rules import validation
 from user_svc.rules.artifacts import canonical_id
-from user_svc.rules.types import ActiveBook, ProfilePatch
+from user_svc.rules.types import ActiveBook, ProfileDraft, ProfilePatch
 from user_svc.rules.validation import Violations
 
 # UpdateProfile's update_mask paths (user_id and the times are output only).
@@ -23,7 +22,7 @@ PROFILE_MUTABLE_FIELDS = (
 )
 
 
-def profile_patch(profile: pb.TeacherProfile, mask: Iterable[str]) -> ProfilePatch:
+def profile_patch(profile: ProfileDraft, mask: Iterable[str]) -> ProfilePatch:
     """The change an UpdateProfile asks for, validated whole; fields outside the mask are ignored."""
     v = Violations()
     paths = validation.mask_paths(v, mask, PROFILE_MUTABLE_FIELDS)
@@ -33,7 +32,7 @@ def profile_patch(profile: pb.TeacherProfile, mask: Iterable[str]) -> ProfilePat
     return ProfilePatch(**{path: _value(profile, path) for path in known})
 
 
-def _value(profile: pb.TeacherProfile, path: str) -> Any:
+def _value(profile: ProfileDraft, path: str) -> Any:
     if path == "active_books":
         return tuple(
             ActiveBook(parse_id(b.book_id, "active_books"), canonical_id(b.current_node_id), b.current_page)
@@ -41,5 +40,4 @@ def _value(profile: pb.TeacherProfile, path: str) -> Any:
         )
     if path == "default_pedagogy_strategy_id":
         return canonical_id(profile.default_pedagogy_strategy_id)
-    value = getattr(profile, path)
-    return value if isinstance(value, str) else tuple(value)
+    return getattr(profile, path)

@@ -108,3 +108,48 @@ class ArtifactCursor:
 
     create_time: datetime
     artifact_id: UUID
+
+
+# Requests as the caller sent them, before any check (the api's translation of the messages).
+
+
+@dataclass(frozen=True)
+class AtomReferenceDraft:
+    book_id: str
+    atom_id: str
+
+
+@dataclass(frozen=True)
+class ArtifactDraft:
+    """A ClassArtifact from CreateArtifact or UpdateArtifact; output-only fields are not carried."""
+
+    kind: ArtifactKind | None  # None: unspecified or not a kind we know
+    title: str
+    # The body field set in the request ("quiz", "lesson_plan", "worksheet"; None: none), its
+    # content in proto JSON and its size serialized as protobuf (what the body limit counts).
+    body_field: str | None
+    body: dict[str, Any]
+    body_bytes: int
+    book_ids: tuple[str, ...]
+    atom_references: tuple[AtomReferenceDraft, ...]
+    pedagogy_strategy_id: str
+    etag: str = ""
+
+
+@dataclass(frozen=True)
+class ActiveBookDraft:
+    book_id: str
+    current_node_id: str
+    current_page: int
+
+
+@dataclass(frozen=True)
+class ProfileDraft:
+    """A TeacherProfile from UpdateProfile; output-only fields are not carried."""
+
+    display_name: str
+    grade_levels: tuple[str, ...]
+    subjects: tuple[str, ...]
+    language: str
+    default_pedagogy_strategy_id: str
+    active_books: tuple[ActiveBookDraft, ...]

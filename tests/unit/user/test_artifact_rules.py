@@ -1,4 +1,7 @@
-"""UserService's artifact rules without a stack: new content, update masks and patches, etags."""
+"""UserService's artifact rules without a stack: new content, update masks and patches, etags.
+
+Requests are written as the messages a client sends and handed to the rules through the api's
+translation (user_svc.api.artifact_draft), as a call would be."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from google.protobuf.message import Message
 
 from common.errors import Aborted, InvalidArgument, NotFound
 from teaching.user.v1 import user_service_pb2 as pb
+from user_svc import api
 from user_svc.rules import artifacts, limits
 from user_svc.rules.types import Artifact, ArtifactContent, ArtifactKind, ArtifactPatch, AtomReference
 
@@ -41,12 +45,12 @@ def violations(call: Callable[[], object]) -> dict[str, str]:
 
 def test_new_content_takes_what_the_teacher_wrote_with_canonical_ids() -> None:
     strategy = uuid.uuid4()
-    content = artifacts.new_content(quiz(
+    content = artifacts.new_content(api.artifact_draft(quiz(
         book_ids=[BOOK.upper()],
         atom_references=[pb.AtomReference(book_id=BOOK, atom_id=BOOK.upper())],
         pedagogy_strategy_id=str(strategy).upper(),
         artifact_id="ignored", owner_id="ignored", revision=7,
-    ))
+    )))
     assert content.kind is ArtifactKind.QUIZ and content.title == "Fractions"
     assert content.body == {"questions": [{"prompt": "1/2 + 1/2?", "choices": ["1", "2"]}]}
     assert content.book_ids == (uuid.UUID(BOOK),)
@@ -86,11 +90,12 @@ def _oversized() -> pb.ClassArtifact:
          "oversized body", "duplicate book", "too many books", "bad atom id", "bad strategy id"],
 )
 def test_new_content_refuses_bad_input_naming_the_field(artifact: pb.ClassArtifact, field: str) -> None:
-    assert field in violations(lambda: artifacts.new_content(artifact))
+    assert field in violations(lambda: artifacts.new_content(api.artifact_draft(artifact)))
 
 
 def test_every_violation_of_a_request_is_reported_at_once() -> None:
-    found = violations(lambda: artifacts.new_content(quiz(title="", pedagogy_strategy_id="x", book_ids=["y"])))
+    draft = api.artifact_draft(quiz(title="", pedagogy_strategy_id="x", book_ids=["y"]))
+    found = violations(lambda: artifacts.new_content(draft))
     assert set(found) == {"artifact.title", "artifact.pedagogy_strategy_id", "artifact.book_ids[0]"}
 
 
@@ -111,11 +116,12 @@ def test_every_violation_of_a_request_is_reported_at_once() -> None:
          "no etag", "cleared title", "bad book id"],
 )
 def test_update_masks_and_fields_are_checked(mask: list[str], artifact: pb.ClassArtifact, field: str) -> None:
-    assert field in violations(lambda: artifacts.artifact_patch(artifact, mask))
+    assert field in violations(lambda: artifacts.artifact_patch(api.artifact_draft(artifact), mask))
 
 
 def test_a_patch_holds_the_masked_fields_only_and_clears_empty_ones() -> None:
-    patch = artifacts.artifact_patch(quiz(title="New", book_ids=[BOOK], etag="e"), ["title", "atom_references"])
+    draft = api.artifact_draft(quiz(title="New", book_ids=[BOOK], etag="e"))
+    patch = artifacts.artifact_patch(draft, ["title", "atom_references"])
     assert patch == ArtifactPatch(title="New", atom_references=())
 
 
@@ -178,7 +184,7 @@ def test_body_messages_hold_only_fields_whose_json_the_constructor_reads(kind: A
     # body_message builds messages from stored proto JSON with the constructor: a field kind whose
     # JSON differs from its value (int64 as a string, bytes as base64, enums, well-known types) would
     # break that. Adding one means going back to json_format.ParseDict there.
-    descriptor = artifacts.BODY_TYPES[kind].DESCRIPTOR
+    descriptor = api.BODY_TYPES[kind].DESCRIPTOR
     odd = [f"{field.full_name} ({field.type})" for field in _fields_of(descriptor)
            if field.type not in PLAIN_JSON_TYPES
            or (field.message_type is not None and field.message_type.file.package.startswith("google.protobuf"))]
@@ -197,5 +203,5 @@ def test_body_messages_hold_only_fields_whose_json_the_constructor_reads(kind: A
     ids=["quiz", "empty quiz", "lesson plan", "worksheet"],
 )
 def test_stored_bodies_come_back_as_written(kind: ArtifactKind, message: Message) -> None:
-    stored = artifacts.body_json(message)
-    assert artifacts.body_message(kind, stored) == message == json_format.ParseDict(stored, type(message)())
+    stored = api.body_json(message)
+    assert api.body_message(kind, stored) == message == json_format.ParseDict(stored, type(message)())

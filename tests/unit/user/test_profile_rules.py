@@ -8,6 +8,7 @@ import pytest
 
 from common.errors import InvalidArgument
 from teaching.user.v1 import user_service_pb2 as pb
+from user_svc import api
 from user_svc.rules import limits
 from user_svc.rules.profiles import profile_patch
 from user_svc.rules.types import ActiveBook, ProfilePatch
@@ -17,10 +18,10 @@ BOOK = str(uuid.uuid4())
 
 def test_only_masked_fields_change_and_ids_become_canonical() -> None:
     node = str(uuid.uuid4())
-    patch = profile_patch(
+    patch = profile_patch(api.profile_draft(
         pb.TeacherProfile(display_name="Ms. Rivera", subjects=["math"], language="es-MX",
                           active_books=[pb.ActiveBook(book_id=BOOK.upper(), current_node_id=node.upper(),
-                                                      current_page=41)]),
+                                                      current_page=41)])),
         ["display_name", "language", "active_books", "display_name"],
     )
     assert patch == ProfilePatch(display_name="Ms. Rivera", language="es-MX",
@@ -28,9 +29,8 @@ def test_only_masked_fields_change_and_ids_become_canonical() -> None:
 
 
 def test_a_masked_field_left_empty_is_cleared() -> None:
-    assert profile_patch(pb.TeacherProfile(), ["grade_levels", "default_pedagogy_strategy_id"]) == ProfilePatch(
-        grade_levels=(), default_pedagogy_strategy_id=""
-    )
+    patch = profile_patch(api.profile_draft(pb.TeacherProfile()), ["grade_levels", "default_pedagogy_strategy_id"])
+    assert patch == ProfilePatch(grade_levels=(), default_pedagogy_strategy_id="")
 
 
 @pytest.mark.parametrize(
@@ -61,10 +61,11 @@ def test_a_masked_field_left_empty_is_cleared() -> None:
 )
 def test_bad_updates_are_refused_naming_the_field(profile: pb.TeacherProfile, mask: list[str], field: str) -> None:
     with pytest.raises(InvalidArgument) as error:
-        profile_patch(profile, mask)
+        profile_patch(api.profile_draft(profile), mask)
     assert field in error.value.violations
 
 
 @pytest.mark.parametrize("language", ["", "en", "es-MX", "zh-Hant-TW"])
 def test_language_tags_and_empty_are_accepted(language: str) -> None:
-    assert profile_patch(pb.TeacherProfile(language=language), ["language"]) == ProfilePatch(language=language)
+    draft = api.profile_draft(pb.TeacherProfile(language=language))
+    assert profile_patch(draft, ["language"]) == ProfilePatch(language=language)
