@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 from uuid import UUID
 
@@ -123,22 +123,13 @@ def _check_body(v: Violations, draft: ArtifactDraft, body_field: str) -> None:
 
 
 def apply_patch(current: ArtifactContent, patch: ArtifactPatch) -> ArtifactContent:
-    changes: dict[str, Any] = {}
-    if patch.title is not None:
-        changes["title"] = patch.title
+    changes = {field.name: value for field in fields(patch) if (value := getattr(patch, field.name)) is not None}
     if patch.body is not None:
-        body_kind, body = patch.body
+        body_kind, changes["body"] = patch.body
         if body_kind != current.kind:
             raise InvalidArgument(
                 {"update_mask": f"the artifact is a {current.kind.value}; a {body_kind.value} body does not fit it"}
             )
-        changes["body"] = body
-    if patch.book_ids is not None:
-        changes["book_ids"] = patch.book_ids
-    if patch.atom_references is not None:
-        changes["atom_references"] = patch.atom_references
-    if patch.pedagogy_strategy_id is not None:
-        changes["pedagogy_strategy_id"] = patch.pedagogy_strategy_id
     return replace(current, **changes)
 
 
