@@ -17,7 +17,7 @@ from common.convert import timestamp
 from common.ids import parse_id, parse_optional_id
 from teaching.user.v1 import user_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2_grpc
-from user_svc.rules import artifacts, profiles
+from user_svc.rules import artifacts, limits, profiles
 from user_svc.rules.artifacts import BODY_FIELD
 from user_svc.rules.types import (
     ActiveBookDraft,
@@ -145,12 +145,14 @@ def _caller() -> str:
 def artifact_draft(artifact: pb.ClassArtifact) -> ArtifactDraft:
     body_field = artifact.WhichOneof("body")
     body: Message | None = getattr(artifact, body_field) if body_field else None
+    size = body.ByteSize() if body is not None else 0
     return ArtifactDraft(
         kind=KINDS.get(artifact.kind),
         title=artifact.title,
         body_field=body_field,
-        body=body_json(body) if body is not None else {},
-        body_bytes=body.ByteSize() if body is not None else 0,
+        # An oversized body is refused on its size alone: not worth converting.
+        body=body_json(body) if body is not None and size <= limits.BODY_MAX_BYTES else {},
+        body_bytes=size,
         book_ids=tuple(artifact.book_ids),
         atom_references=tuple(AtomReferenceDraft(ref.book_id, ref.atom_id) for ref in artifact.atom_references),
         pedagogy_strategy_id=artifact.pedagogy_strategy_id,
