@@ -4,7 +4,6 @@ the algorithm-confusion attack, clock skew and token lifetime, and the verified-
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -279,9 +278,12 @@ def test_an_unreachable_provider_is_a_clear_refusal(idp_keys: dict[str, SigningK
         TokenVerifier(settings).verify(idp_keys["rsa-1"].sign(settings))
 
 
-@contextlib.contextmanager
-def _user_service(env: dict[str, str]) -> Iterator[grpc.Channel]:
-    """A UserService process of its own (the stack's database), serving on the env's USER_PORT."""
+@pytest.fixture(scope="module")
+def idp_service(stack: Stack, idp_keys: dict[str, SigningKey]) -> Iterator[tuple[Settings, grpc.Channel]]:
+    """A UserService process of its own (the stack's database) verifying a local provider's tokens."""
+    idp = JwksServer()
+    idp.keys = [idp_keys["rsa-1"], idp_keys["ec-1"]]
+    env = {**_free_ports_env(stack), "JWT_ALGORITHM": "RS256,ES256", "JWT_JWKS_URL": idp.url}
     process = subprocess.Popen([sys.executable, "-m", "user_svc"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     try:
@@ -289,32 +291,36 @@ def _user_service(env: dict[str, str]) -> Iterator[grpc.Channel]:
             grpc.channel_ready_future(channel).result(timeout=60)
             health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
             assert health.status == health_pb2.HealthCheckResponse.SERVING
-            yield channel
+            yield jwks_settings(idp), channel
     finally:
         process.terminate()
         _, errors = process.communicate(timeout=30)
+        idp.close()
         assert "Traceback" not in errors, errors[-2000:]
 
 
+def _get_profile(channel: grpc.Channel, token: str) -> user_pb.TeacherProfile:
+    stub = user_service_pb2_grpc.UserServiceStub(channel)
+    response = stub.GetProfile(user_pb.GetProfileRequest(), metadata=[("authorization", f"Bearer {token}")],
+                               timeout=10)
+    return response.profile
+
+
+@pytest.mark.parametrize("kid", ["rsa-1", "ec-1"], ids=["RS256", "ES256"])
 def test_a_service_verifies_the_identity_providers_tokens(
-    stack: Stack, idp: JwksServer, idp_keys: dict[str, SigningKey]
+    idp_service: tuple[Settings, grpc.Channel], idp_keys: dict[str, SigningKey], kid: str
 ) -> None:
-    idp.keys = [idp_keys["rsa-1"], idp_keys["ec-1"]]
-    env = {**_free_ports_env(stack), "JWT_ALGORITHM": "RS256,ES256", "JWT_JWKS_URL": idp.url}
-    settings = jwks_settings(idp)
-    with _user_service(env) as channel:
-        stub = user_service_pb2_grpc.UserServiceStub(channel)
-        for kid in ("rsa-1", "ec-1"):
-            token = idp_keys[kid].sign(settings, sub=f"idp-{kid}", roles=["teacher"])
-            profile = stub.GetProfile(user_pb.GetProfileRequest(), metadata=[("authorization", f"Bearer {token}")],
-                                      timeout=10).profile
-            assert profile.user_id == f"idp-{kid}"
-        stranger = SigningKey("rsa-1", "RS256")  # the provider's key id, someone else's key
-        with pytest.raises(grpc.RpcError) as refused:
-            stub.GetProfile(user_pb.GetProfileRequest(),
-                            metadata=[("authorization", f"Bearer {stranger.sign(settings, roles=['teacher'])}")],
-                            timeout=10)
-        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    settings, channel = idp_service
+    token = idp_keys[kid].sign(settings, sub=f"idp-{kid}", roles=["teacher"])
+    assert _get_profile(channel, token).user_id == f"idp-{kid}"
+
+
+def test_a_service_refuses_a_key_the_provider_does_not_publish(idp_service: tuple[Settings, grpc.Channel]) -> None:
+    settings, channel = idp_service
+    stranger = SigningKey("rsa-1", "RS256")  # the provider's key id, someone else's key
+    with pytest.raises(grpc.RpcError) as refused:
+        _get_profile(channel, stranger.sign(settings, roles=["teacher"]))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 # -- clock skew and lifetime, through the stack ----------------------------------------------------
