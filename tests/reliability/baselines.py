@@ -65,7 +65,7 @@ def _fill_required(message: Message, ids: Ids) -> None:
                 getattr(message, field.name).append(value)
             else:
                 setattr(message, field.name, value)
-        elif field.type == FieldDescriptor.TYPE_ENUM:
+        elif field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
             setattr(message, field.name, field.enum_type.values[1].number)
         elif field.type in INTEGER_TYPES:
             setattr(message, field.name, 1)

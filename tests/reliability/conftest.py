@@ -22,7 +22,7 @@ from teaching.user.v1 import user_service_pb2_grpc
 from tests.ingest.helpers import requests, unique_copy
 from tests.reliability.baselines import Ids
 
-Metadata = list[tuple[str, str]]
+Metadata = tuple[tuple[str, str], ...]
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +54,7 @@ class Teacher:
 
     @property
     def metadata(self) -> Metadata:
-        return [("authorization", f"Bearer {self.token}")]
+        return (("authorization", f"Bearer {self.token}"),)
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAVAILABLE: 503,
 }
 
-Path = tuple[tuple[FieldDescriptor, int | None], ...]
+Path = tuple[tuple[Any, int | None], ...]  # (FieldDescriptor, index of a repeated field's element)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ RPCS = [Rpc(method) for file in PROTO_FILES for service in file.services_by_name
 # -- field paths ---------------------------------------------------------------------------------
 
 
-def behaviors(field: FieldDescriptor) -> set[int]:
+def behaviors(field: Any) -> set[int]:
     return set(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
 
 
@@ -105,7 +105,7 @@ def leaves(message: Message, prefix: Path = ()) -> Iterator[Path]:
     for field in message.DESCRIPTOR.fields:
         value = getattr(message, field.name)
         if field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.message_type.GetOptions().map_entry:
+            if field.message_type is None or field.message_type.GetOptions().map_entry:
                 continue
             if field.is_repeated:
                 if len(value):
@@ -139,7 +139,7 @@ def grpc_payload(message: Message) -> bytes:
     return data.replace(UTF8_MARKER.encode(), b"\xff" * len(UTF8_MARKER))
 
 
-def call_grpc(channel: grpc.Channel, rpc: Rpc, payload: bytes, metadata: list[tuple[str, str]],
+def call_grpc(channel: grpc.Channel, rpc: Rpc, payload: bytes, metadata: tuple[tuple[str, str], ...],
               ) -> grpc.RpcError | None:
     """One call with raw request bytes; the error, or None when it succeeded."""
     same: Any = lambda data: data  # noqa: E731 - the bytes go out and come back untouched

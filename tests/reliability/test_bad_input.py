@@ -160,7 +160,7 @@ def test_grpc_bad_input(case: Case, matrix_caller: Holdings, channels: dict[str,
     payload = _request_bytes(case, matrix_caller.ids())
     error = call_grpc(channels[case.rpc.target], case.rpc, payload, matrix_caller.teacher.metadata)
     code = Code.OK if error is None else error.code()
-    assert code in case.allowed, f"{code.name}: {error.details()[:300] if error is not None else ''}"
+    assert code in case.allowed, f"{code.name}: {(error.details() or '')[:300] if error is not None else ''}"
     if error is not None:
         info = error_info(error)
         assert info is not None and info.domain == ERROR_DOMAIN and info.reason, f"no ErrorInfo: {error.details()}"

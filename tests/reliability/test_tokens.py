@@ -122,7 +122,7 @@ CASES: dict[str, TokenCase] = {
     "tampered-payload": TokenCase(_tampered, REFUSED, REFUSED),
     "expired": TokenCase(bearer(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600), REFUSED, REFUSED),
     "not-yet-valid": TokenCase(bearer(nbf=int(time.time()) + 3600), REFUSED, REFUSED),
-    "alg-none": TokenCase(lambda m: f"Bearer {jwt.encode(m.claims(roles=['admin']), None, algorithm='none')}",
+    "alg-none": TokenCase(lambda m: f"Bearer {jwt.encode(m.claims(roles=['admin']), None, algorithm='none')}",  # type: ignore[arg-type]
                           REFUSED, REFUSED),
     "wrong-alg-hs512": TokenCase(lambda m: f"Bearer {jwt.encode(m.claims(), m.secret, algorithm='HS512')}",
                                  REFUSED, REFUSED),
@@ -164,12 +164,12 @@ def test_token_over_grpc(case_name: str, target_name: str, expected: Code, minte
                          channels: dict[str, grpc.Channel]) -> None:
     header = CASES[case_name].header(minter)
     target = TARGETS[target_name]
-    metadata = [("authorization", header)] if header is not None else []
+    metadata = (("authorization", header),) if header is not None else ()
     error = call_grpc(channels[target.rpc.target], target.rpc, target.request, metadata)
     code = Code.OK if error is None else error.code()
     assert code == expected, error.details() if error is not None else "OK"
     if error is not None:
-        assert len(error.details()) < 300, "the refusal echoes the token"
+        assert len(error.details() or "") < 300, "the refusal echoes the token"
         info = error_info(error)
         assert info is not None and info.reason == expected.name, info
 
@@ -187,5 +187,5 @@ def test_token_over_json(case_name: str, target_name: str, expected: Code, minte
 def test_the_caller_is_checked_before_the_request_bytes(channels: dict[str, grpc.Channel]) -> None:
     """Garbage from an unknown caller is refused for the caller: nothing about the request is revealed."""
     target = TARGETS["profile"]
-    error = call_grpc(channels[target.rpc.target], target.rpc, b"\xff\xff\xff", [])
+    error = call_grpc(channels[target.rpc.target], target.rpc, b"\xff\xff\xff", ())
     assert error is not None and error.code() == Code.UNAUTHENTICATED
