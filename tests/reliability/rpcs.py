@@ -141,16 +141,23 @@ def grpc_payload(message: Message) -> bytes:
 
 def call_grpc(channel: grpc.Channel, rpc: Rpc, payload: bytes, metadata: tuple[tuple[str, str], ...],
               ) -> grpc.RpcError | None:
-    """One call with raw request bytes; the error, or None when it succeeded."""
+    """One call of `rpc` with raw request bytes; the error, or None when it succeeded."""
+    return raw_call(channel, rpc.grpc_path, payload, metadata, client_streaming=rpc.method.client_streaming,
+                    server_streaming=rpc.method.server_streaming)
+
+
+def raw_call(channel: grpc.Channel, path: str, payload: bytes, metadata: tuple[tuple[str, str], ...], *,
+             client_streaming: bool = False, server_streaming: bool = False) -> grpc.RpcError | None:
+    """One call with raw request bytes (a client stream sends them twice); the error, or None."""
     same: Any = lambda data: data  # noqa: E731 - the bytes go out and come back untouched
     try:
-        if rpc.method.client_streaming:
-            channel.stream_unary(rpc.grpc_path, same, same)(iter([payload]), metadata=metadata, timeout=30)
-        elif rpc.method.server_streaming:
-            for _ in channel.unary_stream(rpc.grpc_path, same, same)(payload, metadata=metadata, timeout=30):
+        if client_streaming:
+            channel.stream_unary(path, same, same)(iter([payload, payload]), metadata=metadata, timeout=30)
+        elif server_streaming:
+            for _ in channel.unary_stream(path, same, same)(payload, metadata=metadata, timeout=30):
                 pass
         else:
-            channel.unary_unary(rpc.grpc_path, same, same)(payload, metadata=metadata, timeout=30)
+            channel.unary_unary(path, same, same)(payload, metadata=metadata, timeout=30)
     except grpc.RpcError as error:
         return error
     return None
