@@ -160,6 +160,9 @@ def _checked(requests: Iterable[Any]) -> Iterator[Any]:
 
 
 def _fail(context: grpc.ServicerContext, method: str, error: Exception) -> None:
+    if type(error) is Exception:
+        # What context.abort() raises once it has set the status: let grpc finish the abort.
+        raise error
     if isinstance(error, grpc.RpcError) and not context.is_active():
         # grpc raises in a request iterator whose client went away: there is nobody to answer.
         log.info("%s: the client cancelled the call", method)

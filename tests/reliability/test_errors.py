@@ -25,20 +25,9 @@ from teaching.user.v1 import user_service_pb2 as user_pb
 from tests.envoy.web import http_request
 from tests.reliability.conftest import Teacher
 from tests.reliability.rpcs import ERROR_DOMAIN, assert_json_error, error_info, raw_call
+from tests.user.support import field_violations
 
 Code = grpc.StatusCode
-
-
-def _violations(error: grpc.RpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, "no rich status"
-    found: dict[str, str] = {}
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            found.update({v.field: v.description for v in bad_request.field_violations})
-    return found
 
 
 def _refused(call: Callable[..., Any], request: Any, teacher: Teacher) -> grpc.RpcError:
@@ -66,7 +55,7 @@ def test_nul_in_a_nested_text_field_is_named_and_changes_nothing(new_teacher: Ca
     request = content_pb.CreatePedagogyStrategyRequest(strategy=content_pb.PedagogyStrategy(
         name="Jigsaw", tags=["groups", "pairs\x00"]))
     error = _refused(teacher.content.CreatePedagogyStrategy, request, teacher)
-    assert _violations(error) == {"strategy.tags[1]": "must not contain NUL characters"}
+    assert field_violations(error) == {"strategy.tags[1]": "must not contain NUL characters"}
     assert _own_private_strategies(teacher) == before
 
 
@@ -78,7 +67,7 @@ def test_nul_in_upload_metadata_is_refused_before_the_upload(new_teacher: Callab
         yield ingest_pb.UploadBookRequest(chunk=b"%PDF-1.4 not really")
 
     error = _refused(admin.ingest.UploadBook, upload(), admin)
-    assert _violations(error) == {"metadata.title": "must not contain NUL characters"}
+    assert field_violations(error) == {"metadata.title": "must not contain NUL characters"}
 
 
 def test_a_string_that_is_not_utf8_is_named(new_teacher: Callable[..., Teacher],
@@ -89,7 +78,7 @@ def test_a_string_that_is_not_utf8_is_named(new_teacher: Callable[..., Teacher],
     error = raw_call(channels["content"], "/teaching.content.v1.ContentService/SearchContent",
                      data.replace(marker.encode(), b"\xff" * len(marker)), teacher.metadata)
     assert error is not None and error.code() == Code.INVALID_ARGUMENT
-    assert _violations(error) == {"book_ids[0]": "is not valid UTF-8"}
+    assert field_violations(error) == {"book_ids[0]": "is not valid UTF-8"}
     info = error_info(error)
     assert info is not None and (info.reason, info.domain) == ("MALFORMED_REQUEST", ERROR_DOMAIN)
 
@@ -128,14 +117,14 @@ def test_a_huge_field_path_gets_a_small_invalid_argument(path: str, new_teacher:
                                            update_mask=field_mask_pb2.FieldMask(paths=[path]))
     error = _refused(teacher.user.UpdateProfile, request, teacher)
     assert len((error.details() or "").encode()) <= 256
-    assert set(_violations(error)) == {"update_mask"}
+    assert set(field_violations(error)) == {"update_mask"}
 
 
 def test_a_huge_page_token_gets_a_small_invalid_argument(new_teacher: Callable[..., Teacher]) -> None:
     teacher = new_teacher()
     error = _refused(teacher.content.ListBooks, content_pb.ListBooksRequest(page_token="t" * 1_000_000), teacher)
     assert len((error.details() or "").encode()) <= 256
-    assert set(_violations(error)) == {"page_token"}
+    assert set(field_violations(error)) == {"page_token"}
 
 
 def test_a_long_url_reaches_the_service_and_gets_a_small_json_400(front: str,
@@ -169,8 +158,12 @@ def _failing_upload(requests: Iterator[Any], context: grpc.ServicerContext) -> A
     raise ValueError(SECRET)
 
 
-@pytest.fixture(scope="module")
-def faulty_server(unused_port_module: int) -> Iterator[tuple[str, Settings]]:
+def _aborting(request: Any, context: grpc.ServicerContext) -> Any:
+    context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+
+
+@pytest.fixture
+def faulty_server(unused_port: int) -> Iterator[tuple[str, Settings]]:
     """The real bootstrap (common.server, with the real interceptor) serving handlers that fail."""
     settings = Settings(jwt_secret=SecretStr("reliability-test-secret-" + "s" * 32), shutdown_grace_seconds=1)
     deserialize, serialize = user_pb.GetProfileRequest.FromString, user_pb.GetProfileResponse.SerializeToString
@@ -178,25 +171,16 @@ def faulty_server(unused_port_module: int) -> Iterator[tuple[str, Settings]]:
         "Unary": grpc.unary_unary_rpc_method_handler(_failing, deserialize, serialize),
         "ServerStream": grpc.unary_stream_rpc_method_handler(_failing_stream, deserialize, serialize),
         "ClientStream": grpc.stream_unary_rpc_method_handler(_failing_upload, deserialize, serialize),
+        "Aborts": grpc.unary_unary_rpc_method_handler(_aborting, deserialize, serialize),
     }
 
     def register(server: grpc.Server) -> None:
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Faulty", handlers)])
 
-    server = ServiceServer(settings, port=unused_port_module, service_names=["test.Faulty"], register=register)
+    server = ServiceServer(settings, port=unused_port, service_names=["test.Faulty"], register=register)
     server.start()
-    yield f"127.0.0.1:{unused_port_module}", settings
+    yield f"127.0.0.1:{unused_port}", settings
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def unused_port_module() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.mark.parametrize("method", ["Unary", "ServerStream", "ClientStream"])
@@ -225,3 +209,11 @@ def test_an_unexpected_exception_is_internal_with_an_error_id_in_the_logs(
     logged = [record for record in caplog.records if error_id in record.getMessage()]
     assert len(logged) == 1 and logged[0].exc_info is not None
     assert SECRET in caplog.text and "Traceback" in caplog.text and path in logged[0].getMessage()
+
+
+def test_a_handler_that_aborts_keeps_its_status(faulty_server: tuple[str, Settings]) -> None:
+    address, settings = faulty_server
+    metadata = (("authorization", f"Bearer {mint_token(settings, 'someone', ['teacher'])}"),)
+    with grpc.insecure_channel(address) as channel:
+        error = raw_call(channel, "/test.Faulty/Aborts", user_pb.GetProfileRequest().SerializeToString(), metadata)
+    assert error is not None and (error.code(), error.details()) == (Code.NOT_FOUND, "no such thing")
