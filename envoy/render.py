@@ -75,7 +75,7 @@ LOCAL_REPLY_CODES: dict[int, tuple[int, str]] = {
     408: (4, "DEADLINE_EXCEEDED"),  # the stream idle timeout
     413: (8, "REQUEST_TOO_LARGE"),  # RESOURCE_EXHAUSTED, as grpc says for an oversized message
     431: (8, "REQUEST_TOO_LARGE"),  # a URL or headers beyond Envoy's 60 KiB
-    500: (13, "INTERNAL"),  # e.g. a response beyond the transcoder's limit
+    500: (13, "INTERNAL"),  # the front itself failed
     502: (14, "UNAVAILABLE"),
     503: (14, "UNAVAILABLE"),  # no healthy upstream, connection refused or reset
     504: (4, "DEADLINE_EXCEEDED"),  # the route's timeout

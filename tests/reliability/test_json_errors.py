@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import pytest
 
+from common.status import ERROR_DOMAIN
 from devstack import Stack
 from teaching.user.v1 import user_service_pb2 as user_pb
 from teaching.user.v1 import user_service_pb2_grpc
@@ -80,6 +81,10 @@ def test_a_body_over_the_limit_is_a_json_413(front: str, token: str) -> None:
 def test_a_url_over_the_limit_is_a_json_431(front: str, token: str) -> None:
     reply = http_request(front, "GET", "/v1/books?pageToken=" + "t" * 70_000, token=token)
     _front_error(reply, 431, 8, "REQUEST_TOO_LARGE")
+
+
+def test_the_front_names_the_services_error_domain() -> None:
+    assert load_renderer().ERROR_DOMAIN == ERROR_DOMAIN
 
 
 def test_unknown_json_fields_and_query_parameters_are_both_ignored(front: str, token: str) -> None:
