@@ -190,15 +190,14 @@ def location(rule: http_pb2.HttpRule, path: Path) -> str:
 class HttpCall:
     """An RPC as a JSON client sends it: path parameters, query parameters and a JSON body."""
 
-    verb: str
-    template: str
+    rule: http_pb2.HttpRule
     path_params: dict[str, str]  # proto path ("strategy.strategy_id") -> value
     query: list[tuple[str, str]]  # lowerCamelCase names, dotted for nested fields
     body: Any | None
-    body_field: str  # "*", a top-level field name, or "" (no body)
 
     def send(self, front: str, token: str | None, raw_body: bytes | None = None) -> Reply:
-        path = self.template
+        verb = self.rule.WhichOneof("pattern") or "get"
+        path: str = getattr(self.rule, verb)
         for name, value in self.path_params.items():
             path = path.replace("{" + name + "}", urllib.parse.quote(value, safe=""))
         if self.query:
@@ -208,17 +207,16 @@ class HttpCall:
         if payload is None and self.body is not None:
             payload = json.dumps(self.body).encode().replace(UTF8_MARKER.encode(), b"\xff" * len(UTF8_MARKER))
         headers = {"content-type": "application/json"} if payload is not None else {}
-        return http_request(front, self.verb.upper(), path, raw_body=payload, token=token, headers=headers,
-                            timeout=60)
+        return http_request(front, verb.upper(), path, raw_body=payload, token=token, headers=headers, timeout=60)
 
     def put(self, path: Path, value: Any) -> None:
         """Sets the field at `path` (a leaf of the request) to a JSON `value` where the rule carries it."""
-        names = [field.name for field, _ in path]
-        if ".".join(names) in self.path_params:
-            self.path_params[".".join(names)] = str(value)
+        where = location(self.rule, path)
+        if where == "path":
+            self.path_params[".".join(field.name for field, _ in path)] = str(value)
             return
-        if self.body_field == "*" or (self.body_field and names[0] == self.body_field):
-            steps = path if self.body_field == "*" else path[1:]
+        if where == "body":
+            steps = path if self.rule.body == "*" else path[1:]
             self.body = _put_json(self.body if self.body is not None else {}, steps, value)
             return
         name = ".".join(field.json_name for field, _ in path)
@@ -270,7 +268,7 @@ def http_call(rpc: Rpc, message: Message) -> HttpCall:
         body = json_format.MessageToDict(getattr(remaining, rule.body))
         remaining.ClearField(rule.body)
     query = [] if rule.body == "*" else _flatten(json_format.MessageToDict(remaining))
-    return HttpCall(verb, template, path_params, query, body, rule.body)
+    return HttpCall(rule, path_params, query, body)
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:

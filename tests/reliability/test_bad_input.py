@@ -54,8 +54,6 @@ INT64_LIMITS = (-(2**63), 2**63 - 1)
 
 # Fields an RPC reads nothing from, so any value is accepted: AIP-154's etag means nothing on create.
 IGNORED_FIELDS = {("UserService.CreateArtifact", "artifact.etag")}
-# Defects this matrix found that the generic guard cannot fix; each is expected to fail until fixed.
-KNOWN_DEFECTS: dict[str, str] = {}
 
 PLACEHOLDER_IDS = Ids(book_id=str(uuid.UUID(int=1)), node_id=str(uuid.UUID(int=2)), atom_id=str(uuid.UUID(int=3)),
                       strategy_id=str(uuid.UUID(int=4)), artifact_id=str(uuid.UUID(int=5)),
@@ -77,9 +75,7 @@ class Case:
         return self.id
 
     def param(self) -> Any:
-        reason = KNOWN_DEFECTS.get(self.id)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        return pytest.param(self, id=self.id, marks=marks)
+        return pytest.param(self, id=self.id)
 
 
 def _primary(rpc: Rpc, path: Path) -> bool:
@@ -177,10 +173,7 @@ class JsonCase:
     statuses: frozenset[int]
 
     def param(self) -> Any:
-        case_id = f"{self.case.id}"
-        reason = KNOWN_DEFECTS.get(f"json:{case_id}")
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        return pytest.param(self, id=case_id, marks=marks)
+        return pytest.param(self, id=self.case.id)
 
 
 def _wrong_type(field: FieldDescriptor) -> Any:
