@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from common.auth import TokenVerifier, check_identity_settings
 from common.interceptor import AuthInterceptor
 from common.migrations import Database, apply_migrations
+from common.pagination import PageTokens
 from common.settings import ConfigurationError, Settings, get_settings
 
 # Every server's descriptor pool holds the whole suite's contracts, so reflection can resolve any of
@@ -144,8 +145,9 @@ def run_service(
     configure_logging(settings)
     try:
         check_identity_settings(settings)
+        PageTokens.from_settings(settings)
     except ConfigurationError as error:
-        # Before any database is touched: without a key no caller can be verified.
+        # Before any database is touched: without keys no caller can be verified, no page token trusted.
         raise SystemExit(f"{service.name} refuses to start: {error}") from None
     if migrate is not None:
         apply_migrations(migrate, settings)

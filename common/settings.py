@@ -75,8 +75,9 @@ class Settings(BaseSettings):
     # Clock skew tolerated on exp, nbf and iat, and the longest lifetime (exp - iat) accepted.
     jwt_leeway_seconds: int = Field(default=60, ge=0)
     jwt_max_lifetime_seconds: int = Field(default=24 * 3600, gt=0)
-    # Signs opaque page tokens so clients cannot forge them.
-    page_token_secret: SecretStr = SecretStr("dev-page-token-secret")
+    # Encrypts and authenticates page tokens (common/pagination.py). No default either: a service
+    # refuses to start without one of at least 32 characters (the embedded stack writes a random one).
+    page_token_secret: SecretStr = SecretStr("")
 
     # Embeddings (content_svc and the ingest worker must agree).
     embedder: str = "hashing"

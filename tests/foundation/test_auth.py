@@ -102,14 +102,17 @@ def _free_ports_env(stack: Stack) -> dict[str, str]:
 @pytest.mark.parametrize("module", ["content_svc", "user_svc", "ingest_svc"])
 @pytest.mark.parametrize(
     ("settings_env", "message"),
-    [({}, "set JWT_SECRET"), ({"JWT_ALGORITHM": "RS256"}, "JWT_JWKS_URL")],
-    ids=["no secret", "no public keys"],
+    [({}, "set JWT_SECRET"), ({"JWT_ALGORITHM": "RS256"}, "JWT_JWKS_URL"),
+     ({"PAGE_TOKEN_SECRET": ""}, "PAGE_TOKEN_SECRET"), ({"PAGE_TOKEN_SECRET": "short"}, "PAGE_TOKEN_SECRET")],
+    ids=["no secret", "no public keys", "no page token secret", "short page token secret"],
 )
 def test_a_service_without_a_key_refuses_to_start(
     stack: Stack, module: str, settings_env: dict[str, str], message: str
 ) -> None:
-    # The stack's settings on free ports, minus the key: the service must exit, not serve.
+    # The stack's settings on free ports, minus a key: the service must exit, not serve.
     env = {**_free_ports_env(stack), **settings_env}
+    if "PAGE_TOKEN_SECRET" in settings_env:
+        env["JWT_SECRET"] = stack.env["JWT_SECRET"]
     result = subprocess.run([sys.executable, "-m", module], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode != 0
@@ -117,11 +120,12 @@ def test_a_service_without_a_key_refuses_to_start(
     assert "Traceback" not in result.stderr
 
 
-def test_compose_requires_a_jwt_secret() -> None:
+@pytest.mark.parametrize("variable", ["JWT_SECRET", "PAGE_TOKEN_SECRET"])
+def test_compose_requires_the_secrets(variable: str) -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-    value = compose["x-app-environment"]["JWT_SECRET"]
+    value = compose["x-app-environment"][variable]
     # `${VAR:?message}`: compose refuses to start when the variable is unset or empty.
-    assert value.startswith("${JWT_SECRET:?"), value
+    assert value.startswith("${" + variable + ":?"), value
 
 
 # -- a single public key (PEM) ---------------------------------------------------------------------
