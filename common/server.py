@@ -39,7 +39,11 @@ Registrar = Callable[[grpc.Server], None]
 
 
 class ServiceServer:
-    """One gRPC server hosting one of our services plus health and reflection."""
+    """One gRPC server hosting one of our services plus health and reflection.
+
+    Reflection lists the server's own services unless `reflected` names others (the suite's
+    reflection server lists every service behind the front).
+    """
 
     def __init__(
         self,
@@ -49,6 +53,7 @@ class ServiceServer:
         service_names: Sequence[str],
         register: Registrar,
         on_stop: Callable[[], None] | None = None,
+        reflected: Sequence[str] | None = None,
     ) -> None:
         self.settings = settings
         self.service_names = list(service_names)
@@ -68,9 +73,8 @@ class ServiceServer:
         register(self.server)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        listed = self.service_names if reflected is None else list(reflected)
+        reflection.enable_server_reflection([*listed, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
         address = f"{settings.bind_host}:{port}"
         self.port = self.server.add_insecure_port(address)
         if self.port == 0:

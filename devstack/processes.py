@@ -1,0 +1,108 @@
+"""No orphans: the stack's children stop when the supervisor dies, however it dies.
+
+Two mechanisms, because neither covers everything alone:
+- every child asks the kernel for a signal when its parent dies (Linux PR_SET_PDEATHSIG), so a
+  supervisor killed with SIGKILL, or one whose terminal closed, takes its children with it;
+- every child's pid is recorded in the data folder, and the next start stops whatever a previous
+  run left behind (a child that lost the race with its parent's death, or a Celery pool process
+  whose worker was killed) before it binds any port.
+
+The death signal is tied to the thread that started the child: start processes from a thread that
+lives as long as the stack (the main thread, in `make dev` and the tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def stop_signal(name: str) -> signal.Signals:
+    """How a process is asked to stop: Postgres' "fast" shutdown is SIGINT (SIGTERM waits for every
+    client to leave); everything else drains on SIGTERM."""
+    return signal.SIGINT if name == "postgres" else signal.SIGTERM
+
+
+def die_with_parent(sig: signal.Signals) -> Callable[[], None]:
+    """A `preexec_fn`: the child receives `sig` when the process that started it dies.
+
+    It runs in the child after any user switch (which would clear the setting) and before exec.
+    """
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        _libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_death_signal
+
+
+def record(pids_dir: Path, name: str, pid: int) -> None:
+    """Remember a started child (pid and start time, so a reused pid is never mistaken for it)."""
+    pids_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        (pids_dir / f"{name}.pid").write_text(f"{pid} {psutil.Process(pid).create_time()}\n")
+
+
+def forget(pids_dir: Path, name: str) -> None:
+    (pids_dir / f"{name}.pid").unlink(missing_ok=True)
+
+
+def leftovers(pids_dir: Path) -> dict[str, list[psutil.Process]]:
+    """Processes a previous run recorded that are still alive: each child's whole process group."""
+    found: dict[str, list[psutil.Process]] = {}
+    for path in sorted(pids_dir.glob("*.pid")) if pids_dir.is_dir() else []:
+        try:
+            pid_text, started_text = path.read_text().split()
+            pid, started = int(pid_text), float(started_text)
+        except ValueError:
+            continue
+        members = [p for p in psutil.process_iter(["create_time"]) if _in_group(p, pid, started)]
+        if members:
+            found[path.stem] = members
+    return found
+
+
+def _in_group(process: psutil.Process, group: int, started: float) -> bool:
+    """A member of the group the recorded child led (its leader may be gone), not of a later one."""
+    try:
+        # Children of the recorded process started after it; a reused group id is newer still but
+        # then its leader is not our child: the leader must match the recorded start time exactly.
+        if os.getpgid(process.pid) != group or process.info["create_time"] < started - 1:
+            return False
+        if process.pid == group:
+            return bool(abs(process.info["create_time"] - started) < 1)
+        return True
+    except (ProcessLookupError, psutil.Error):
+        return False
+
+
+def sweep(pids_dir: Path, timeout: float = 20.0) -> list[str]:
+    """Stop what a previous run left behind (politely, then SIGKILL); returns the names stopped."""
+    found = leftovers(pids_dir)
+    for name, members in found.items():
+        for process in members:
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(stop_signal(name))
+    deadline = time.monotonic() + timeout
+    alive = [p for members in found.values() for p in members]
+    while alive and time.monotonic() < deadline:
+        _, alive = psutil.wait_procs(alive, timeout=0.5)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
+    for path in pids_dir.glob("*.pid") if pids_dir.is_dir() else []:
+        path.unlink(missing_ok=True)
+    return sorted(found)

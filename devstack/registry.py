@@ -1,0 +1,83 @@
+"""Where running `make dev` suites announce themselves, so `make -s token` finds them from anywhere.
+
+Each running suite writes a small JSON file (data folder, pid, ports) into a per-user folder
+(`$XDG_RUNTIME_DIR/teaching-suite`, else `/tmp/teaching-suite-<uid>`). A suite is running while its
+supervisor holds the data folder's lock (`devstack.lock`); files of suites that died are ignored
+and removed. Test stacks do not announce themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+LOCK_NAME = "devstack.lock"
+
+
+@dataclass(frozen=True)
+class RunningSuite:
+    data_dir: Path
+    pid: int
+    ports: dict[str, int]
+
+    def describe(self) -> str:
+        return f"{self.data_dir} (pid {self.pid}, Envoy on 127.0.0.1:{self.ports.get('envoy')})"
+
+
+def folder() -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "teaching-suite"
+    return Path(tempfile.gettempdir()) / f"teaching-suite-{os.getuid()}"
+
+
+def _entry(data_dir: Path) -> Path:
+    return folder() / (hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16] + ".json")
+
+
+def announce(data_dir: Path, ports: Any) -> None:
+    """Called by the supervisor once the suite is up (it holds the data folder's lock)."""
+    folder().mkdir(mode=0o700, parents=True, exist_ok=True)
+    entry = {"data_dir": str(data_dir.resolve()), "pid": os.getpid(), "ports": asdict(ports)}
+    _entry(data_dir).write_text(json.dumps(entry))
+
+
+def withdraw(data_dir: Path) -> None:
+    _entry(data_dir).unlink(missing_ok=True)
+
+
+def is_running(data_dir: Path) -> bool:
+    """Whether a supervisor holds the data folder's lock right now."""
+    lock = data_dir / LOCK_NAME
+    if not lock.exists():
+        return False
+    with lock.open("r") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def running() -> list[RunningSuite]:
+    suites = []
+    for path in sorted(folder().glob("*.json")) if folder().is_dir() else []:
+        try:
+            entry = json.loads(path.read_text())
+            suite = RunningSuite(Path(entry["data_dir"]), int(entry["pid"]), dict(entry["ports"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if is_running(suite.data_dir):
+            suites.append(suite)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return suites
