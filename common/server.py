@@ -84,7 +84,8 @@ class ServiceServer:
         self.server.start()
         for name in ["", *self.service_names]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving %s on %s:%d", ", ".join(self.service_names), self.settings.bind_host, self.port)
+        served = ", ".join(self.service_names) or "reflection"
+        log.info("serving %s on %s:%d", served, self.settings.bind_host, self.port)
 
     def stop(self) -> None:
         """Refuse new calls, let in-flight ones finish within the grace period, then release resources."""

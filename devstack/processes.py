@@ -60,31 +60,33 @@ def forget(pids_dir: Path, name: str) -> None:
 
 
 def leftovers(pids_dir: Path) -> dict[str, list[psutil.Process]]:
-    """Processes a previous run recorded that are still alive: each child's whole process group."""
+    """Processes a previous run recorded that are still alive: each child's whole process group
+    (its leader may be gone while its own children live on)."""
     found: dict[str, list[psutil.Process]] = {}
     for path in sorted(pids_dir.glob("*.pid")) if pids_dir.is_dir() else []:
         try:
             pid_text, started_text = path.read_text().split()
-            pid, started = int(pid_text), float(started_text)
+            group, started = int(pid_text), float(started_text)
         except ValueError:
             continue
-        members = [p for p in psutil.process_iter(["create_time"]) if _in_group(p, pid, started)]
+        if _reused(group, started):
+            continue
+        members = []
+        for process in psutil.process_iter(["create_time"]):
+            with contextlib.suppress(ProcessLookupError, psutil.Error):
+                # Members started after the recorded child (a group id cannot be reused while in use).
+                if os.getpgid(process.pid) == group and process.info["create_time"] >= started - 1:
+                    members.append(process)
         if members:
             found[path.stem] = members
     return found
 
 
-def _in_group(process: psutil.Process, group: int, started: float) -> bool:
-    """A member of the group the recorded child led (its leader may be gone), not of a later one."""
+def _reused(pid: int, started: float) -> bool:
+    """Whether `pid` now belongs to a process other than the one that started at `started`."""
     try:
-        # Children of the recorded process started after it; a reused group id is newer still but
-        # then its leader is not our child: the leader must match the recorded start time exactly.
-        if os.getpgid(process.pid) != group or process.info["create_time"] < started - 1:
-            return False
-        if process.pid == group:
-            return bool(abs(process.info["create_time"] - started) < 1)
-        return True
-    except (ProcessLookupError, psutil.Error):
+        return abs(psutil.Process(pid).create_time() - started) >= 1
+    except psutil.NoSuchProcess:
         return False
 
 

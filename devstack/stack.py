@@ -184,6 +184,7 @@ class Stack:
             "CONTENT_PORT": str(p.content),
             "USER_PORT": str(p.user),
             "INGEST_PORT": str(p.ingest),
+            "REFLECTION_PORT": str(p.reflection),
             "JWT_SECRET": jwt_secret_for(self.data_dir),
             "PAGE_TOKEN_SECRET": _secret(self.data_dir / "secrets" / "page_token_secret"),
             "PG_BIN_DIR": str(postgres.bin_path("")),
