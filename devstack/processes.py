@@ -85,7 +85,7 @@ def leftovers(pids_dir: Path) -> dict[str, list[psutil.Process]]:
 def _reused(pid: int, started: float) -> bool:
     """Whether `pid` now belongs to a process other than the one that started at `started`."""
     try:
-        return abs(psutil.Process(pid).create_time() - started) >= 1
+        return bool(abs(psutil.Process(pid).create_time() - started) >= 1)
     except psutil.NoSuchProcess:
         return False
 
