@@ -7,24 +7,23 @@ Two mechanisms, because neither covers everything alone:
   run left behind (a child that lost the race with its parent's death, or a Celery pool process
   whose worker was killed) before it binds any port.
 
-The death signal is tied to the thread that started the child: start processes from a thread that
-lives as long as the stack (the main thread, in `make dev` and the tests).
+The death signal is set by `child_exec.py`, which then becomes the child. It is tied to the thread
+that started the child: start processes from a thread that lives as long as the stack (the main
+thread, in `make dev` and the tests).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
+import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
+CHILD_EXEC = Path(__file__).resolve().parent / "child_exec.py"
 
 
 def stop_signal(name: str) -> signal.Signals:
@@ -33,19 +32,10 @@ def stop_signal(name: str) -> signal.Signals:
     return signal.SIGINT if name == "postgres" else signal.SIGTERM
 
 
-def die_with_parent(sig: signal.Signals) -> Callable[[], None]:
-    """A `preexec_fn`: the child receives `sig` when the process that started it dies.
-
-    It runs in the child after any user switch (which would clear the setting) and before exec.
-    """
-    parent = os.getpid()
-
-    def set_death_signal() -> None:
-        _libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return set_death_signal
+def with_death_signal(command: list[str], sig: signal.Signals, user: str | None = None) -> list[str]:
+    """`command` wrapped so that it receives `sig` when this process dies (and runs as `user`)."""
+    return [sys.executable, "-I", "-S", str(CHILD_EXEC), str(os.getpid()), sig.name, *([user] if user else []),
+            "--", *command]
 
 
 def record(pids_dir: Path, name: str, pid: int) -> None:

@@ -347,10 +347,10 @@ class Stack:
         # Each child leads a process group of its own (a Celery worker's pool included), so stopping
         # it stops all of it and a Ctrl-C meant for the supervisor does not hit it first; it is told
         # to stop when the supervisor dies however it dies (see devstack/processes.py).
+        command = processes.with_death_signal(self._command(name), processes.stop_signal(name), run_as)
         proc = subprocess.Popen(
-            self._command(name), cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, user=run_as,
-            preexec_fn=processes.die_with_parent(processes.stop_signal(name)),
+            command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
         )
         self._procs[name] = proc
         processes.record(self.pids_dir, name, proc.pid)

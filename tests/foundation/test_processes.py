@@ -19,8 +19,7 @@ from devstack import processes
 SPAWNER = """
 import signal, subprocess, sys, time
 from devstack import processes
-child = subprocess.Popen(["sleep", "600"], start_new_session=True,
-                         preexec_fn=processes.die_with_parent(signal.SIGTERM))
+child = subprocess.Popen(processes.with_death_signal(["sleep", "600"], signal.SIGTERM), start_new_session=True)
 print(child.pid, flush=True)
 time.sleep(600)
 """
