@@ -105,6 +105,7 @@ def _cluster(upstream: Upstream) -> dict[str, Any]:
         },
         "load_assignment": {"cluster_name": upstream.cluster, "endpoints": [{"lb_endpoints": endpoints}]},
         "outlier_detection": _outlier_detection(),
+        "circuit_breakers": {"thresholds": [{"priority": "DEFAULT", "retry_budget": _retry_budget()}]},
         "health_checks": [
             {
                 "timeout": "1s",
@@ -137,14 +138,22 @@ def _outlier_detection() -> dict[str, Any]:
     }
 
 
+def _retry_budget() -> dict[str, Any]:
+    """How many retries may run at once: Envoy's default is 3 per cluster, too few when a replica dies
+    under load (every call in flight to it is retried at once). At most half the active requests, and
+    at least 10, may be retries: enough to replace one replica of two, not a retry storm."""
+    return {"budget_percent": {"value": 50.0}, "min_retry_concurrency": 10}
+
+
 # Safe to send again whatever happened to the first attempt: AIP standard reads (Get, List) and
 # Search. A new read-only RPC named that way is covered automatically; tests/envoy/test_config.py
 # checks the names against the descriptors' HTTP bindings.
 READ_METHOD = re.compile(r"(Get|List|Search|Watch)[A-Za-z0-9]*")
 # Retry only what cannot have reached a server (the connection or the stream was refused) ...
 RETRY_ON_UNSENT = "connect-failure,refused-stream"
-# ... and for reads, also a stream the server reset (a replica killed mid-call).
-RETRY_ON_READ = RETRY_ON_UNSENT + ",reset"
+# ... and for reads, also a stream the server reset (a replica killed mid-call) or cancelled (a gRPC
+# Python server cancels the calls it can no longer serve while it shuts down).
+RETRY_ON_READ = RETRY_ON_UNSENT + ",reset,cancelled"
 
 
 def _retry_policy(retry_on: str) -> dict[str, Any]:

@@ -193,7 +193,7 @@ def test_reads_are_retried_after_a_reset_and_writes_only_when_unsent(
     retry_on = set(route["retry_policy"]["retry_on"].split(","))
     assert {"connect-failure", "refused-stream"} <= retry_on
     is_read = verb == "get" or method.startswith("Search")
-    assert ("reset" in retry_on) == is_read, (method, verb, retry_on)
+    assert ("reset" in retry_on) == ("cancelled" in retry_on) == is_read, (method, verb, retry_on)
     assert route["cluster"] == service.split(".")[1]
     # Each retry goes to a replica not tried before for this request.
     predicates = [p["name"] for p in route["retry_policy"]["retry_host_predicate"]]
