@@ -78,7 +78,7 @@ def watch(channel: grpc.Channel, auth: Metadata, job_id: str) -> int:
             job = update.job
             if job.pages_total and bar.total != job.pages_total:
                 bar.reset(total=job.pages_total)
-            bar.n = job.pages_done
+            bar.update(job.pages_done - bar.n)
             bar.set_postfix_str(f"{enum_label(ingest_pb.IngestStage, job.stage)}, {job.atoms_written} passages")
             bar.refresh()
     if job is None:
