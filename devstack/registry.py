@@ -1,7 +1,7 @@
 """Where running `make dev` suites announce themselves, so `make -s token` finds them from anywhere.
 
 Each running suite writes a small JSON file (data folder, pid, ports) into a per-user folder
-(`$XDG_RUNTIME_DIR/teaching-suite`, else `/tmp/teaching-suite-<uid>`). A suite is running while its
+(`$XDG_STATE_HOME/teaching-suite/running`, by default under `~/.local/state`). A suite is running while its
 supervisor holds the data folder's lock (`devstack.lock`); files of suites that died are ignored
 and removed. Test stacks do not announce themselves.
 """
@@ -13,7 +13,6 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,9 @@ class RunningSuite:
 
 
 def folder() -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        return Path(runtime) / "teaching-suite"
-    return Path(tempfile.gettempdir()) / f"teaching-suite-{os.getuid()}"
+    """Per user, and the same in every shell of that user (unlike XDG_RUNTIME_DIR or TMPDIR)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "teaching-suite" / "running"
 
 
 def _entry(data_dir: Path) -> Path:

@@ -90,8 +90,8 @@ def _alive(process: psutil.Process) -> bool:
 @pytest.fixture(scope="module")
 def folders() -> Iterator[dict[str, Path]]:
     root = Path(tempfile.mkdtemp(prefix="teaching-make-dev-"))
-    made = {name: root / name for name in ("data", "runtime", "empty_runtime", "clone")}
-    for name in ("runtime", "empty_runtime"):
+    made = {name: root / name for name in ("data", "state", "empty_state", "clone")}
+    for name in ("state", "empty_state"):
         made[name].mkdir(mode=0o700)
     yield made
     shutil.rmtree(root, ignore_errors=True)
@@ -109,7 +109,7 @@ def dev_env(folders: dict[str, Path], page_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVSTACK_")}
     env.update({f"DEVSTACK_{field.name.upper()}_PORT": str(port) for field, port in zip(fields(StackPorts), ports,
                                                                                        strict=True)})
-    env.update({"DEVSTACK_DATA": str(folders["data"]), "XDG_RUNTIME_DIR": str(folders["runtime"]),
+    env.update({"DEVSTACK_DATA": str(folders["data"]), "XDG_STATE_HOME": str(folders["state"]),
                 "CORS_ORIGINS": f"http://localhost:{page_port}, http://web.example:8443"})
     return env
 
@@ -165,7 +165,7 @@ def test_a_token_minted_from_a_second_clone_is_accepted(suite: DevSuite, folders
 
 def test_with_no_suite_running_make_token_says_so(suite: DevSuite, folders: dict[str, Path]) -> None:
     clone = second_clone(folders["clone"])
-    result = make_token(clone, {**suite.env, "XDG_RUNTIME_DIR": str(folders["empty_runtime"])}, "nobody")
+    result = make_token(clone, {**suite.env, "XDG_STATE_HOME": str(folders["empty_state"])}, "nobody")
     assert result.returncode != 0
     assert "no suite is running" in result.stderr
     assert result.stdout.strip() == ""
