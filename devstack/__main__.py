@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -76,7 +77,7 @@ def up(data_dir: Path, with_envoy: bool) -> int:
         print(f"devstack: {error}", file=sys.stderr)
         return 1
     try:
-        registry.announce(stack.data_dir, stack.ports)
+        registry.announce(stack.data_dir, dataclasses.asdict(stack.ports))
         print(banner(stack), flush=True)
         while not stopping.wait(1.0):
             dead = stack.dead_processes()

@@ -1,9 +1,9 @@
 """Where running `make dev` suites announce themselves, so `make -s token` finds them from anywhere.
 
 Each running suite writes a small JSON file (data folder, pid, ports) into a per-user folder
-(`$XDG_STATE_HOME/teaching-suite/running`, by default under `~/.local/state`). A suite is running while its
-supervisor holds the data folder's lock (`devstack.lock`); files of suites that died are ignored
-and removed. Test stacks do not announce themselves.
+(`$XDG_STATE_HOME/teaching-suite/running`, by default under `~/.local/state`). A suite is running
+while its supervisor holds the data folder's lock (`devstack.lock`); files of suites that died are
+ignored and removed. Test stacks do not announce themselves.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import fcntl
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 LOCK_NAME = "devstack.lock"
 
@@ -40,10 +39,10 @@ def _entry(data_dir: Path) -> Path:
     return folder() / (hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16] + ".json")
 
 
-def announce(data_dir: Path, ports: Any) -> None:
+def announce(data_dir: Path, ports: dict[str, int]) -> None:
     """Called by the supervisor once the suite is up (it holds the data folder's lock)."""
     folder().mkdir(mode=0o700, parents=True, exist_ok=True)
-    entry = {"data_dir": str(data_dir.resolve()), "pid": os.getpid(), "ports": asdict(ports)}
+    entry = {"data_dir": str(data_dir.resolve()), "pid": os.getpid(), "ports": ports}
     _entry(data_dir).write_text(json.dumps(entry))
 
 

@@ -44,7 +44,6 @@ CONTENT_SERVICE = "teaching.content.v1.ContentService"
 USER_SERVICE = "teaching.user.v1.UserService"
 INGEST_SERVICE = "teaching.ingest.v1.IngestService"
 TRANSCODED_SERVICES = (CONTENT_SERVICE, USER_SERVICE, INGEST_SERVICE)
-REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 
 # Paths answered by whichever server sits behind the front's "infrastructure" routes.
 REFLECTION_PREFIXES = ("/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")

@@ -36,11 +36,8 @@ def state_value(label: str) -> ingest_pb.IngestJobState.ValueType:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _upload_requests(path: Path, metadata: ingest_pb.UploadBookMetadata,
