@@ -41,7 +41,11 @@ MAX_METADATA_BYTES = 128 * 1024
 
 
 class ServiceServer:
-    """One gRPC server hosting one of our services plus health and reflection."""
+    """One gRPC server hosting one of our services plus health and reflection.
+
+    Reflection lists the server's own services unless `reflected` names others (the suite's
+    reflection server lists every service behind the front).
+    """
 
     def __init__(
         self,
@@ -51,6 +55,7 @@ class ServiceServer:
         service_names: Sequence[str],
         register: Registrar,
         on_stop: Callable[[], None] | None = None,
+        reflected: Sequence[str] | None = None,
     ) -> None:
         self.settings = settings
         self.service_names = list(service_names)
@@ -75,9 +80,8 @@ class ServiceServer:
         register(self.server)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        listed = self.service_names if reflected is None else list(reflected)
+        reflection.enable_server_reflection([*listed, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
         address = f"{settings.bind_host}:{port}"
         self.port = self.server.add_insecure_port(address)
         if self.port == 0:
@@ -87,7 +91,8 @@ class ServiceServer:
         self.server.start()
         for name in ["", *self.service_names]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving %s on %s:%d", ", ".join(self.service_names), self.settings.bind_host, self.port)
+        served = ", ".join(self.service_names) or "reflection"
+        log.info("serving %s on %s:%d", served, self.settings.bind_host, self.port)
 
     def stop(self) -> None:
         """Refuse new calls, let in-flight ones finish within the grace period, then release resources."""

@@ -26,9 +26,10 @@ class Settings(BaseSettings):
     postgres_content_user: str = "postgres"
     postgres_content_password: SecretStr = SecretStr("")
 
-    # db_user: Postgres, owned by user_svc.
+    # db_user: Postgres, owned by user_svc. The defaults are `make dev`'s (one cluster on 5433 holds
+    # both databases); docker-compose sets its own (and publishes db_user on host port 5434).
     postgres_user_host: str = "127.0.0.1"
-    postgres_user_port: int = 5434
+    postgres_user_port: int = 5433
     postgres_user_db: str = "db_user"
     postgres_user_user: str = "postgres"
     postgres_user_password: SecretStr = SecretStr("")
@@ -51,6 +52,8 @@ class Settings(BaseSettings):
     content_port: int = 50051
     user_port: int = 50052
     ingest_port: int = 50053
+    # The suite's reflection server (reflection_svc): Envoy routes reflection through the front to it.
+    reflection_port: int = 50054
     grpc_max_workers: int = 32
     # Largest gRPC message a service accepts (upload chunks are at most 1 MiB).
     grpc_max_message_bytes: int = 4 * 1024 * 1024
