@@ -17,7 +17,10 @@ What the front does (DESIGN.md §2):
   for read-only methods, reset streams are retried on another replica, and outlier detection ejects
   a replica that keeps failing (see `_retry_policy` and `_outlier_detection`);
 - per-route timeouts (streaming routes are never cut by a deadline), JSON body size limits, active
-  gRPC health checks of every upstream, and the admin interface on loopback only;
+  gRPC health checks of every upstream, and the admin interface on loopback only (its Prometheus
+  statistics at /stats/prometheus);
+- W3C trace context passes through to the services; with an OTLP/HTTP collector configured, the
+  front starts or continues each request's trace and exports its own spans (see `_tracing`);
 - errors the front produces itself for JSON clients (malformed body, wrong types, unknown enum names,
   unknown routes, 413, no upstream) have the services' JSON error shape `{code, message, details}`
   with an ErrorInfo (see `_local_reply_config`); unknown JSON body fields and unknown query
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -326,6 +330,48 @@ def _http_filters(descriptor_path: str) -> list[dict[str, Any]]:
     ]
 
 
+OTLP_CLUSTER = "opentelemetry_collector"
+TRACING_SERVICE_NAME = "Envoy"
+
+
+def _tracing(otlp_traces_url: str) -> dict[str, Any]:
+    """Envoy's OpenTelemetry tracer: a span per request, exported over OTLP/HTTP to `otlp_traces_url`.
+
+    It continues the caller's `traceparent` or starts a trace, and sends the services its own span
+    as their parent. Without a collector the front configures no tracer (Envoy's needs an exporter):
+    `traceparent` then passes through unchanged and each service starts the trace itself.
+    """
+    return {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": _typed(
+                "envoy.config.trace.v3.OpenTelemetryConfig",
+                service_name=TRACING_SERVICE_NAME,
+                http_service={"http_uri": {"uri": otlp_traces_url, "cluster": OTLP_CLUSTER, "timeout": "2s"}},
+            ),
+        },
+    }
+
+
+def _otlp_cluster(otlp_traces_url: str) -> dict[str, Any]:
+    url = urllib.parse.urlsplit(otlp_traces_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"the OTLP traces endpoint must be an http(s) URL, not {otlp_traces_url!r}")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    cluster: dict[str, Any] = {
+        "name": OTLP_CLUSTER,
+        "type": "STRICT_DNS",
+        "connect_timeout": "2s",
+        "dns_lookup_family": "V4_ONLY",
+        "load_assignment": {"cluster_name": OTLP_CLUSTER, "endpoints": [
+            {"lb_endpoints": [{"endpoint": {"address": _socket_address(url.hostname, port)}}]}]},
+    }
+    if url.scheme == "https":
+        cluster["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": _typed(
+            "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni=url.hostname)}
+    return cluster
+
+
 def build_envoy_config(
     *,
     listen_host: str,
@@ -337,11 +383,12 @@ def build_envoy_config(
     reflection: Address,
     descriptor_path: str,
     cors_origins: Sequence[str],
+    otlp_traces_url: str | None = None,
 ) -> dict[str, Any]:
     """The bootstrap configuration as a plain dict (what `render_envoy_config` dumps).
 
     `content`, `user` and `ingest` list each service's replicas; `reflection` is the suite's
-    reflection server.
+    reflection server; `otlp_traces_url` (an OTLP/HTTP collector's /v1/traces) turns tracing on.
     """
     upstreams = [
         Upstream("content", content, CONTENT_SERVICE),
@@ -368,6 +415,10 @@ def build_envoy_config(
         http_filters=_http_filters(descriptor_path),
         local_reply_config=_local_reply_config(),
     )
+    clusters = [_cluster(u) for u in upstreams]
+    if otlp_traces_url:
+        connection_manager["tracing"] = _tracing(otlp_traces_url)
+        clusters.append(_otlp_cluster(otlp_traces_url))
     http_filter = {"name": "envoy.filters.network.http_connection_manager", "typed_config": connection_manager}
     return {
         "admin": {"address": _socket_address("127.0.0.1", admin_port)},
@@ -379,7 +430,7 @@ def build_envoy_config(
                     "filter_chains": [{"filters": [http_filter]}],
                 }
             ],
-            "clusters": [_cluster(u) for u in upstreams],
+            "clusters": clusters,
         },
     }
 
@@ -397,7 +448,7 @@ def parse_cors_origins(value: str | None) -> list[str]:
 
 
 def render_compose(descriptor_path: str = COMPOSE_DESCRIPTOR_PATH,
-                   cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS) -> str:
+                   cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS, otlp_traces_url: str | None = None) -> str:
     """The docker-compose target: container names and the ports the services use in containers."""
     return render_envoy_config(
         listen_host="0.0.0.0",
@@ -409,6 +460,7 @@ def render_compose(descriptor_path: str = COMPOSE_DESCRIPTOR_PATH,
         reflection=("reflection", 50054),
         descriptor_path=descriptor_path,
         cors_origins=cors_origins,
+        otlp_traces_url=otlp_traces_url,
     )
 
 
@@ -436,10 +488,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", choices=["compose", "embedded"], default="compose")
     parser.add_argument("--descriptor-path", help="override the descriptor set path (compose target)")
     parser.add_argument("--cors-origins", help="allowed browser origins, comma separated (default: local dev servers)")
+    parser.add_argument("--otlp-traces-url", help="trace through the front: an OTLP/HTTP collector's traces URL "
+                                                  "(compose target), e.g. http://otel-collector:4318/v1/traces")
     args = parser.parse_args(argv)
     origins = parse_cors_origins(args.cors_origins)
     if args.target == "compose":
-        sys.stdout.write(render_compose(args.descriptor_path or COMPOSE_DESCRIPTOR_PATH, origins))
+        sys.stdout.write(render_compose(args.descriptor_path or COMPOSE_DESCRIPTOR_PATH, origins, args.otlp_traces_url))
     else:
         sys.stdout.write(render_embedded(origins))
 
