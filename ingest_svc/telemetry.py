@@ -22,7 +22,14 @@ from typing import Any
 import psycopg
 import redis
 from celery import Celery, bootsteps
-from celery.signals import setup_logging, task_postrun, task_prerun, task_retry, worker_process_shutdown
+from celery.signals import (
+    celeryd_init,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    worker_process_shutdown,
+)
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -50,6 +57,8 @@ _started: dict[str, float] = {}
 
 
 def instrument_celery(app: Celery) -> None:
+    # As early as the worker lets us (its first warnings come right after), and instead of its own.
+    celeryd_init.connect(_configure_logging, weak=False)
     setup_logging.connect(_configure_logging, weak=False)
     task_prerun.connect(_task_started, weak=False)
     task_postrun.connect(_task_ended, weak=False)
