@@ -74,8 +74,10 @@ ALLOW_METHODS = "GET,POST,PATCH,DELETE,OPTIONS"
 # The usual local dev servers (React/Next 3000, Vite 5173, Django and `python -m http.server` 8000).
 DEFAULT_CORS_ORIGINS = [f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 5173, 8000)]
 
-# Compose target: container names from docker-compose.yml, descriptor mounted read-only.
+# Compose target: container names from docker-compose.yml, descriptor mounted read-only; Envoy's
+# statistics for Prometheus on the compose network (the admin interface stays on loopback).
 COMPOSE_DESCRIPTOR_PATH = "/etc/envoy/descriptors.binpb"
+COMPOSE_STATS_PORT = 9902
 
 Address = tuple[str, int]
 
@@ -372,6 +374,32 @@ def _otlp_cluster(otlp_traces_url: str) -> dict[str, Any]:
     return cluster
 
 
+STATS_CLUSTER = "envoy_admin"
+STATS_PATH = "/stats/prometheus"
+
+
+def _stats_listener(host: str, port: int) -> dict[str, Any]:
+    """A listener serving only the admin interface's /stats/prometheus, for a Prometheus that cannot
+    reach the admin port (loopback only, and it can also stop Envoy)."""
+    manager = _typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix="stats",
+        route_config={"virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": [
+            {"match": {"path": STATS_PATH}, "route": {"cluster": STATS_CLUSTER}},
+        ]}]},
+        http_filters=[{"name": "envoy.filters.http.router",
+                       "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router")}],
+    )
+    return {"name": "stats", "address": _socket_address(host, port), "filter_chains": [{"filters": [
+        {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}]}
+
+
+def _stats_cluster(admin_port: int) -> dict[str, Any]:
+    return {"name": STATS_CLUSTER, "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
+        "cluster_name": STATS_CLUSTER,
+        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address("127.0.0.1", admin_port)}}]}]}}
+
+
 def build_envoy_config(
     *,
     listen_host: str,
@@ -384,11 +412,13 @@ def build_envoy_config(
     descriptor_path: str,
     cors_origins: Sequence[str],
     otlp_traces_url: str | None = None,
+    stats_port: int | None = None,
 ) -> dict[str, Any]:
     """The bootstrap configuration as a plain dict (what `render_envoy_config` dumps).
 
     `content`, `user` and `ingest` list each service's replicas; `reflection` is the suite's
-    reflection server; `otlp_traces_url` (an OTLP/HTTP collector's /v1/traces) turns tracing on.
+    reflection server; `otlp_traces_url` (an OTLP/HTTP collector's /v1/traces) turns tracing on;
+    `stats_port` serves Envoy's Prometheus statistics on the listen host besides the admin interface.
     """
     upstreams = [
         Upstream("content", content, CONTENT_SERVICE),
@@ -415,23 +445,19 @@ def build_envoy_config(
         http_filters=_http_filters(descriptor_path),
         local_reply_config=_local_reply_config(),
     )
+    http_filter = {"name": "envoy.filters.network.http_connection_manager", "typed_config": connection_manager}
+    listeners = [{"name": "front", "address": _socket_address(listen_host, listen_port),
+                  "filter_chains": [{"filters": [http_filter]}]}]
     clusters = [_cluster(u) for u in upstreams]
     if otlp_traces_url:
         connection_manager["tracing"] = _tracing(otlp_traces_url)
         clusters.append(_otlp_cluster(otlp_traces_url))
-    http_filter = {"name": "envoy.filters.network.http_connection_manager", "typed_config": connection_manager}
+    if stats_port:
+        listeners.append(_stats_listener(listen_host, stats_port))
+        clusters.append(_stats_cluster(admin_port))
     return {
         "admin": {"address": _socket_address("127.0.0.1", admin_port)},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "front",
-                    "address": _socket_address(listen_host, listen_port),
-                    "filter_chains": [{"filters": [http_filter]}],
-                }
-            ],
-            "clusters": clusters,
-        },
+        "static_resources": {"listeners": listeners, "clusters": clusters},
     }
 
 
@@ -461,6 +487,7 @@ def render_compose(descriptor_path: str = COMPOSE_DESCRIPTOR_PATH,
         descriptor_path=descriptor_path,
         cors_origins=cors_origins,
         otlp_traces_url=otlp_traces_url,
+        stats_port=COMPOSE_STATS_PORT,
     )
 
 
