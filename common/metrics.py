@@ -130,6 +130,8 @@ class _PoolSampler:
         self._pid = 0
 
     def observe(self, pool: Any) -> None:
+        for counter, _scale in _POOL_COUNTERS.values():
+            counter.labels(pool.name)  # reported from the start, at zero until it happens
         with self._lock:
             self._pools[pool] = {}
             # A forked child (a Celery pool process) inherits the pools but not the thread.
