@@ -20,6 +20,7 @@ from tests.content.support import (
     bad_request_fields,
     expect_error,
     load,
+    read_pages,
     textbook_parsed,
 )
 from tests.envoy.web import http_request
@@ -33,20 +34,6 @@ def other_book(conninfo: str) -> Textbook:
     """A second book, for batch gets across books and foreign ids."""
     book = textbook_parsed("Biology Again")
     return Textbook(book_id=load(conninfo, book), book=book)
-
-
-def read_all(content_stub: Any, metadata: Metadata, book_id: str, node_id: str = "",
-             page_size: int = 2) -> list[list[pb.ContentAtom]]:
-    """Every page of ListContentAtoms, following next_page_token to the end."""
-    pages: list[list[pb.ContentAtom]] = []
-    token = ""
-    while True:
-        response = content_stub.ListContentAtoms(pb.ListContentAtomsRequest(
-            book_id=book_id, node_id=node_id, page_size=page_size, page_token=token), metadata=metadata)
-        pages.append(list(response.atoms))
-        token = response.next_page_token
-        if not token:
-            return pages
 
 
 def ordinals(atoms: list[pb.ContentAtom]) -> list[int]:
@@ -66,7 +53,7 @@ def ordinals(atoms: list[pb.ContentAtom]) -> list[int]:
 def test_a_node_reads_back_page_by_page_in_reading_order(
     content_stub: Any, teacher: Metadata, textbook: Textbook, node: int | None, expected: list[int]
 ) -> None:
-    pages = read_all(content_stub, teacher, str(textbook.book_id), textbook.node_id(node) if node else "")
+    pages = read_pages(content_stub, teacher, str(textbook.book_id), textbook.node_id(node) if node else "")
     assert all(len(page) == 2 for page in pages[:-1]) and 1 <= len(pages[-1]) <= 2
     atoms = [atom for page in pages for atom in page]
     assert ordinals(atoms) == expected
@@ -85,7 +72,7 @@ def test_reading_order_is_page_then_position(conninfo: str, content_stub: Any, t
                 ParsedAtom(node_key=12, ordinal=1, page_number=2, text="read first"),
                 ParsedAtom(node_key=12, ordinal=2, page_number=2, text="read second")]
     book_id = load(conninfo, dataclasses.replace(book, atoms=shuffled))
-    atoms = [a for page in read_all(content_stub, teacher, str(book_id)) for a in page]
+    atoms = [a for page in read_pages(content_stub, teacher, str(book_id)) for a in page]
     assert [a.text for a in atoms] == ["read first", "read second", "read third"]
 
 
