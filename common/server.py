@@ -36,6 +36,7 @@ from teaching.user.v1 import user_service_pb2 as _user  # noqa: F401
 log = logging.getLogger(__name__)
 
 Registrar = Callable[[grpc.Server], None]
+MAX_METADATA_BYTES = 128 * 1024
 
 
 class ServiceServer:
@@ -58,6 +59,11 @@ class ServiceServer:
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
             ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
             ("grpc.so_reuseport", 0),
+            # Envoy accepts 60 KiB of request headers and forwards a transcoded request's URL twice
+            # (x-envoy-original-path): grpc's default limits (8 KiB soft, 16 KiB hard) would refuse a
+            # long but legitimate URL with a bare RESOURCE_EXHAUSTED before our handler could answer.
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
         ]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.grpc_max_workers),

