@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # Seconds in-flight calls get to finish on SIGTERM.
     shutdown_grace_seconds: float = 10.0
 
+    # Where UserService asks ContentService whether an artifact's references exist (host:port; the
+    # caller's bearer token is forwarded), and how long it waits: past that, UNAVAILABLE.
+    content_service_address: str = "127.0.0.1:50051"
+    content_service_timeout_seconds: float = 2.0
+
     # Auth (DESIGN.md §3): HS256 with a shared secret in development, RS256 public key in production.
     jwt_algorithm: str = "HS256"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)

@@ -135,6 +135,7 @@ class Stack:
             "CONTENT_PORT": str(p.content),
             "USER_PORT": str(p.user),
             "INGEST_PORT": str(p.ingest),
+            "CONTENT_SERVICE_ADDRESS": f"127.0.0.1:{p.content}",
             "JWT_SECRET": jwt_secret_for(self.data_dir),
             "PAGE_TOKEN_SECRET": _secret(self.data_dir / "secrets" / "page_token_secret"),
             "PG_BIN_DIR": str(postgres.bin_path("")),
