@@ -102,7 +102,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def BatchGetBooks(
         self, request: pb.BatchGetBooksRequest, context: grpc.ServicerContext
     ) -> pb.BatchGetBooksResponse:
-        current_identity()
+        require_teacher()
         book_ids = parse_ids([(f"book_ids[{i}]", value) for i, value in enumerate(request.book_ids)])
         batch = self._usecases.batch_get_books(book_ids)
         return pb.BatchGetBooksResponse(
@@ -125,7 +125,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def GetStructureNode(
         self, request: pb.GetStructureNodeRequest, context: grpc.ServicerContext
     ) -> pb.GetStructureNodeResponse:
-        current_identity()
+        require_teacher()
         book_id, node_id = parse_ids([("book_id", request.book_id), ("node_id", request.node_id)])
         view = self._usecases.get_node(book_id, node_id)
         return pb.GetStructureNodeResponse(
@@ -165,7 +165,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def ListContentAtoms(
         self, request: pb.ListContentAtomsRequest, context: grpc.ServicerContext
     ) -> pb.ListContentAtomsResponse:
-        current_identity()
+        require_teacher()
         book_id = parse_id(request.book_id, "book_id")
         node_id = parse_optional_id(request.node_id, "node_id")
         page = self._usecases.list_atoms(book_id, node_id, request.page_size, request.page_token)
@@ -176,7 +176,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def BatchGetContentAtoms(
         self, request: pb.BatchGetContentAtomsRequest, context: grpc.ServicerContext
     ) -> pb.BatchGetContentAtomsResponse:
-        current_identity()
+        require_teacher()
         ids = parse_ids([
             (f"requests[{i}].{field}", getattr(item, field))
             for i, item in enumerate(request.requests) for field in ("book_id", "atom_id")
@@ -190,7 +190,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def GetContentAtomContext(
         self, request: pb.GetContentAtomContextRequest, context: grpc.ServicerContext
     ) -> pb.GetContentAtomContextResponse:
-        current_identity()
+        require_teacher()
         book_id, atom_id = parse_ids([("book_id", request.book_id), ("atom_id", request.atom_id)])
         window = self._usecases.atom_context(book_id, atom_id, request.radius)
         return pb.GetContentAtomContextResponse(
