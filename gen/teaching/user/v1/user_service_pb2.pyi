@@ -48,7 +48,7 @@ class _ReferenceCheck:
 class _ReferenceCheckEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReferenceCheck.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     REFERENCE_CHECK_UNSPECIFIED: _ReferenceCheck.ValueType  # 0
-    """Not checked in this response (lists, revisions and writes; GetArtifact checks)."""
+    """Not checked in this answer (lists and revisions)."""
     REFERENCE_CHECK_RESOLVED: _ReferenceCheck.ValueType  # 1
     """Every reference resolves."""
     REFERENCE_CHECK_DANGLING: _ReferenceCheck.ValueType  # 2
@@ -60,7 +60,7 @@ class ReferenceCheck(_ReferenceCheck, metaclass=_ReferenceCheckEnumTypeWrapper):
     """Whether an artifact's references were checked against ContentService for this response."""
 
 REFERENCE_CHECK_UNSPECIFIED: ReferenceCheck.ValueType  # 0
-"""Not checked in this response (lists, revisions and writes; GetArtifact checks)."""
+"""Not checked in this answer (lists and revisions)."""
 REFERENCE_CHECK_RESOLVED: ReferenceCheck.ValueType  # 1
 """Every reference resolves."""
 REFERENCE_CHECK_DANGLING: ReferenceCheck.ValueType  # 2
@@ -445,8 +445,9 @@ class ClassArtifact(_message.Message):
     etag: _builtins.str
     """Opaque version tag for optimistic concurrency (AIP-154)."""
     reference_check: Global___ReferenceCheck.ValueType
-    """Set by GetArtifact: whether book_ids, atom_references and pedagogy_strategy_id still resolve in
-    the library (they are checked when written, but a cited book can be deleted later).
+    """Whether book_ids, atom_references and pedagogy_strategy_id resolve in the library now (they are
+    checked when written, but a cited book can be deleted later). Set in the answers that carry one
+    artifact (Create, Get, Update, Rollback); lists and revisions leave it unspecified.
     """
     @_builtins.property
     def quiz(self) -> Global___Quiz: ...
@@ -466,8 +467,8 @@ class ClassArtifact(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def dangling_references(self) -> _containers.RepeatedCompositeFieldContainer[Global___DanglingReference]:
-        """Set by GetArtifact: the references that no longer resolve. The artifact stays readable; an
-        update that writes these fields again must name existing ones.
+        """The references that no longer resolve, when reference_check is DANGLING. The artifact stays
+        readable; an update that writes these fields again must name existing ones.
         """
 
     def __init__(

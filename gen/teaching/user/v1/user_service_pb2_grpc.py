@@ -118,7 +118,7 @@ class UserServiceServicer:
 
     def GetArtifact(self, request, context):
         """Gets an artifact, with its references checked: the ones that no longer resolve are flagged in
-        dangling_references (the artifact itself stays readable, also when ContentService is down).
+        dangling_references (the artifact stays readable, also when ContentService is down).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

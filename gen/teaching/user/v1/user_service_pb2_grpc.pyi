@@ -46,7 +46,7 @@ class UserServiceStub:
     """
     GetArtifact: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetArtifactRequest, _user_service_pb2.GetArtifactResponse]
     """Gets an artifact, with its references checked: the ones that no longer resolve are flagged in
-    dangling_references (the artifact itself stays readable, also when ContentService is down).
+    dangling_references (the artifact stays readable, also when ContentService is down).
     """
     ListArtifacts: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListArtifactsRequest, _user_service_pb2.ListArtifactsResponse]
     """Lists the caller's artifacts, newest first."""
@@ -81,7 +81,7 @@ class UserServiceAsyncStub(UserServiceStub):
     """
     GetArtifact: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetArtifactRequest, _user_service_pb2.GetArtifactResponse]  # type: ignore[assignment]
     """Gets an artifact, with its references checked: the ones that no longer resolve are flagged in
-    dangling_references (the artifact itself stays readable, also when ContentService is down).
+    dangling_references (the artifact stays readable, also when ContentService is down).
     """
     ListArtifacts: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListArtifactsRequest, _user_service_pb2.ListArtifactsResponse]  # type: ignore[assignment]
     """Lists the caller's artifacts, newest first."""
@@ -137,7 +137,7 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.GetArtifactResponse, _abc.Awaitable[_user_service_pb2.GetArtifactResponse]]:
         """Gets an artifact, with its references checked: the ones that no longer resolve are flagged in
-        dangling_references (the artifact itself stays readable, also when ContentService is down).
+        dangling_references (the artifact stays readable, also when ContentService is down).
         """
 
     @_abc_1.abstractmethod

@@ -38,9 +38,7 @@ class ReferenceCheck(betterproto.Enum):
     """
 
     UNSPECIFIED = 0
-    """
-    Not checked in this response (lists, revisions and writes; GetArtifact checks).
-    """
+    """Not checked in this answer (lists and revisions)."""
 
     RESOLVED = 1
     """Every reference resolves."""
@@ -198,14 +196,15 @@ class ClassArtifact(betterproto.Message):
     update_time: datetime = betterproto.message_field(14)
     reference_check: "ReferenceCheck" = betterproto.enum_field(15)
     """
-    Set by GetArtifact: whether book_ids, atom_references and pedagogy_strategy_id still resolve in
-     the library (they are checked when written, but a cited book can be deleted later).
+    Whether book_ids, atom_references and pedagogy_strategy_id resolve in the library now (they are
+     checked when written, but a cited book can be deleted later). Set in the answers that carry one
+     artifact (Create, Get, Update, Rollback); lists and revisions leave it unspecified.
     """
 
     dangling_references: List["DanglingReference"] = betterproto.message_field(16)
     """
-    Set by GetArtifact: the references that no longer resolve. The artifact stays readable; an
-     update that writes these fields again must name existing ones.
+    The references that no longer resolve, when reference_check is DANGLING. The artifact stays
+     readable; an update that writes these fields again must name existing ones.
     """
 
 
