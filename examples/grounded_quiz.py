@@ -167,6 +167,8 @@ def run(client: Client, book_title: str, section_title: str) -> dict[str, Any]:
         "atoms_read": [a.atom_id for a in atoms],
         "artifact_id": updated.artifact_id,
         "revision": updated.revision,
+        # UserService checked the citations with ContentService when they were written.
+        "reference_check": user.ReferenceCheck.Name(updated.reference_check),
         "earlier_revisions": [{"revision": r.revision, "title": r.artifact.title} for r in revisions],
         "pedagogy_strategy": strategy.name,
         "questions": [

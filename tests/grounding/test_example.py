@@ -29,7 +29,7 @@ def test_the_example_drafts_saves_revises_and_resolves_a_grounded_quiz(
 
     assert summary["book"]["book_id"] == thinkpython_book_id
     assert summary["section"]["path"] == ["Lists", SECTION]
-    assert summary["revision"] == 2
+    assert summary["revision"] == 2 and summary["reference_check"] == "REFERENCE_CHECK_RESOLVED"
     assert summary["earlier_revisions"] == [{"revision": 1, "title": f"Quiz: {SECTION}"}]
     questions, citations = summary["questions"], {c["atom_id"]: c for c in summary["citations"]}
     assert len(questions) >= 2 and summary["unresolved_citations"] == []
