@@ -18,6 +18,7 @@ from devstack import Stack
 from teaching.user.v1 import user_service_pb2 as pb
 from tests.content.support import Textbook
 from tests.ingest.helpers import wait_for
+from tests.reliability.rpcs import error_info
 from tests.user.support import GLOBAL_STRATEGY_ID, quiz, worksheet
 
 # Generous: failing fast means no wait for a deadline or a reconnect, not a timing target.
@@ -50,6 +51,8 @@ def _unavailable(call: Callable[..., Any], request: Any, metadata: list[tuple[st
         call(request, metadata=metadata, timeout=30)
     assert error.value.code() == grpc.StatusCode.UNAVAILABLE, error.value.details()
     assert time.monotonic() - started < FAIL_FAST_SECONDS
+    info = error_info(error.value)
+    assert info is not None and info.reason == "CONTENT_SERVICE_UNAVAILABLE"
 
 
 def test_writes_citing_the_library_fail_fast_while_content_is_down_and_recover(
