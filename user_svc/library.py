@@ -7,8 +7,7 @@ deadline; an unreachable or slow ContentService is Unavailable, never a guess.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import grpc
@@ -20,8 +19,6 @@ from teaching.content.v1 import content_service_pb2_grpc
 from user_svc.rules.references import Found, References
 from user_svc.rules.types import AtomReference
 
-# ContentService's batch limit (AIP-231); artifacts cite fewer, but the adapter does not rely on it.
-BATCH_SIZE = 100
 CHANNEL_OPTIONS = [
     # Reconnect quickly after an outage instead of gRPC's default backoff of up to two minutes.
     ("grpc.initial_reconnect_backoff_ms", 250), ("grpc.max_reconnect_backoff_ms", 2000),
@@ -29,18 +26,15 @@ CHANNEL_OPTIONS = [
     ("grpc.lb_policy_name", "round_robin"),
 ]
 
-T = TypeVar("T")
-
 
 def open_channel(settings: Settings) -> grpc.Channel:
     return grpc.insecure_channel(settings.content_service_address, options=CHANNEL_OPTIONS)
 
 
-def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
-    return [items[start : start + BATCH_SIZE] for start in range(0, len(items), BATCH_SIZE)]
-
-
 class ContentLibrary:
+    """One batch call per kind of reference: an artifact cites at most limits.LIST_MAX_ITEMS books and
+    atoms, within ContentService's batch limit (a unit test holds the two together)."""
+
     def __init__(self, channel: grpc.Channel, timeout_seconds: float) -> None:
         self._stub = content_service_pb2_grpc.ContentServiceStub(channel)
         self._timeout = timeout_seconds
@@ -52,21 +46,20 @@ class ContentLibrary:
         book_ids = sorted({str(book_id) for _, book_id in references.books})
         atoms = sorted({(str(atom.book_id), atom.atom_id) for _, atom in references.atoms})
         # Started together, collected after: the lookups overlap instead of adding up.
-        book_calls = [self._stub.BatchGetBooks.future(content_pb.BatchGetBooksRequest(book_ids=chunk), **call)
-                      for chunk in _chunks(book_ids)]
-        atom_calls = [self._stub.BatchGetContentAtoms.future(content_pb.BatchGetContentAtomsRequest(requests=[
-            content_pb.GetContentAtomRequest(book_id=book_id, atom_id=atom_id) for book_id, atom_id in chunk
-        ]), **call) for chunk in _chunks(atoms)]
-        strategy_call = None
-        if references.strategy is not None:
-            strategy_call = self._stub.GetPedagogyStrategy.future(
-                content_pb.GetPedagogyStrategyRequest(strategy_id=references.strategy[1]), **call)
+        books_call = self._stub.BatchGetBooks.future(
+            content_pb.BatchGetBooksRequest(book_ids=book_ids), **call) if book_ids else None
+        atoms_call = self._stub.BatchGetContentAtoms.future(content_pb.BatchGetContentAtomsRequest(requests=[
+            content_pb.GetContentAtomRequest(book_id=book_id, atom_id=atom_id) for book_id, atom_id in atoms
+        ]), **call) if atoms else None
+        strategy_call = self._stub.GetPedagogyStrategy.future(content_pb.GetPedagogyStrategyRequest(
+            strategy_id=references.strategy[1]), **call) if references.strategy is not None else None
         try:
-            books = {UUID(book.book_id) for f in book_calls for book in f.result().books}
-            found_atoms = {AtomReference(book_id=UUID(atom.book_id), atom_id=atom.atom_id)
-                           for f in atom_calls for atom in f.result().atoms}
-            return Found(books=frozenset(books), atoms=frozenset(found_atoms),
-                         strategy=strategy_call is not None and _found(strategy_call))
+            return Found(
+                books=frozenset(UUID(b.book_id) for b in books_call.result().books) if books_call else frozenset(),
+                atoms=frozenset(AtomReference(book_id=UUID(a.book_id), atom_id=a.atom_id)
+                                for a in atoms_call.result().atoms) if atoms_call else frozenset(),
+                strategy=strategy_call is not None and _found(strategy_call),
+            )
         except grpc.RpcError as error:
             raise _unanswered(error) from error
 

@@ -161,7 +161,6 @@ class UserUseCases:
             restored = repository.replace_content(conn, current, archived.artifact.content)
         return self._checked(restored, authorization)
 
-
     def _checked(self, artifact: Artifact, authorization: str) -> CheckedArtifact:
         """The artifact with its references looked up; an unreachable library leaves them unchecked."""
         cited = references.of_content(artifact.content)

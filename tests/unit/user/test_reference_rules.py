@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from common.errors import InvalidArgument
-from user_svc.rules import references
+from content_svc.rules.reading import MAX_BATCH_SIZE
+from user_svc.rules import limits, references
 from user_svc.rules.references import Found, ReferenceCheck
 from user_svc.rules.types import ArtifactContent, ArtifactKind, ArtifactPatch, AtomReference
 
@@ -62,3 +63,8 @@ def test_every_unknown_reference_is_named() -> None:
         references.check_written(cited, found)
     assert error.value.violations == {f"artifact.{path}": why for path, why in expected.items()}
     assert references.status(cited, found) == references.ReferenceStatus(ReferenceCheck.DANGLING, expected)
+
+
+def test_an_artifacts_references_fit_one_batch_call_of_contentservice() -> None:
+    """user_svc.library looks each kind of reference up in one batch call."""
+    assert limits.LIST_MAX_ITEMS <= MAX_BATCH_SIZE
