@@ -285,7 +285,7 @@ def test_reading_needs_a_caller(content_stub: Any, rpc: str) -> None:
 
 
 @pytest.fixture
-def json_get(stack: Stack, make_token: Callable[..., str]) -> Callable[..., Any]:
+def json_call(stack: Stack, make_token: Callable[..., str]) -> Callable[..., Any]:
     token = make_token(f"web-{uuid.uuid4().hex[:8]}", "teacher")
 
     def call(method: str, path: str, body: Any = None) -> Any:
@@ -296,21 +296,21 @@ def json_get(stack: Stack, make_token: Callable[..., str]) -> Callable[..., Any]
     return call
 
 
-def test_reading_routes_through_envoy(json_get: Callable[..., Any], textbook: Textbook, other_book: Textbook) -> None:
+def test_reading_routes_through_envoy(json_call: Callable[..., Any], textbook: Textbook, other_book: Textbook) -> None:
     book = str(textbook.book_id)
-    first = json_get("GET", f"/v1/books/{book}/atoms?nodeId={textbook.node_id(CHAPTER_1)}&pageSize=3")
+    first = json_call("GET", f"/v1/books/{book}/atoms?nodeId={textbook.node_id(CHAPTER_1)}&pageSize=3")
     assert [a["ordinal"] for a in first["atoms"]] == [0, 1, 2] and first["atoms"][0]["pageNumber"] == 1
-    rest = json_get("GET", f"/v1/books/{book}/atoms?nodeId={textbook.node_id(CHAPTER_1)}&pageSize=3"
+    rest = json_call("GET", f"/v1/books/{book}/atoms?nodeId={textbook.node_id(CHAPTER_1)}&pageSize=3"
                            f"&pageToken={first['nextPageToken']}")
     assert [a["ordinal"] for a in rest["atoms"]] == [3] and not rest.get("nextPageToken")
-    node = json_get("GET", f"/v1/books/{book}/nodes/{textbook.node_id(ORGANELLES)}")
+    node = json_call("GET", f"/v1/books/{book}/nodes/{textbook.node_id(ORGANELLES)}")
     assert [n["title"] for n in node["ancestors"]] == ["Part I Foundations", "Chapter 1 Cells"]
-    window = json_get("GET", f"/v1/books/{book}/atoms/{textbook.atom_id(8)}:context?radius=1")
+    window = json_call("GET", f"/v1/books/{book}/atoms/{textbook.atom_id(8)}:context?radius=1")
     assert [a["ordinal"] for a in window["before"]] == [7] and not window.get("after")
     unknown = str(uuid.uuid4())
-    batch = json_get("POST", "/v1/books/-/atoms:batchGet", {"requests": [
+    batch = json_call("POST", "/v1/books/-/atoms:batchGet", {"requests": [
         {"bookId": book, "atomId": textbook.atom_id(2)}, {"bookId": book, "atomId": unknown}]})
     assert [a["atomId"] for a in batch["atoms"]] == [textbook.atom_id(2)]
     assert batch["missing"] == [{"bookId": book, "atomId": unknown}]
-    books = json_get("GET", f"/v1/books:batchGet?bookIds={other_book.book_id}&bookIds={unknown}")
+    books = json_call("GET", f"/v1/books:batchGet?bookIds={other_book.book_id}&bookIds={unknown}")
     assert [b["bookId"] for b in books["books"]] == [str(other_book.book_id)] and books["missingBookIds"] == [unknown]
