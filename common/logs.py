@@ -17,10 +17,11 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import json
 import logging
 import re
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -42,9 +43,8 @@ class _TraceFields(logging.Filter):
         if context.is_valid:
             record.trace_id = format(context.trace_id, "032x")
             record.span_id = format(context.span_id, "016x")
-        if record.name != ACCESS_LOGGER:  # access lines are built from safe fields only
-            # Formatted once here; the formatter then finds no arguments left to apply.
-            record.msg, record.args = _SECRET_SHAPES.sub(REDACTED, record.getMessage()), None
+        # Formatted once here; the formatter then finds no arguments left to apply.
+        record.msg, record.args = _SECRET_SHAPES.sub(REDACTED, record.getMessage()), None
         return True
 
 
@@ -57,22 +57,48 @@ class _Formatter(JsonFormatter):
         return _SECRET_SHAPES.sub(REDACTED, str(super().formatException(ei)))
 
 
-def configure_logging(settings: Settings, service: str) -> None:
-    """JSON lines on stderr for this process, replacing whatever handlers the root logger had."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(
+# This process' handler and service name, for `access`.
+_lines: logging.StreamHandler[TextIO] | None = None
+_service = ""
+
+
+def configure_logging(settings: Settings, service: str, level: int | str | None = None,
+                      stream: TextIO | None = None) -> None:
+    """JSON lines on stderr (or `stream`) for this process, replacing whatever handlers the root
+    logger had; from `level` up (default LOG_LEVEL)."""
+    lines = logging.StreamHandler(stream or sys.stderr)
+    lines.setFormatter(_Formatter(
         "{levelname}{name}{message}", style="{",
         rename_fields={"levelname": "level", "name": "logger"},
         static_fields={"service": service},
     ))
-    handler.addFilter(_TraceFields())
+    lines.addFilter(_TraceFields())
+    global _lines, _service
+    _lines, _service = lines, service
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(settings.log_level.upper())
+    root.addHandler(lines)
+    root.setLevel(level if isinstance(level, int) else (level or settings.log_level).upper())
     logging.captureWarnings(True)  # warnings as log lines too, not bare text on stderr
     set_user_key(settings)
+
+
+def access(level: int, message: str, fields: dict[str, Any]) -> None:
+    """The access line of an RPC: the same JSON as any other line, made without logging's machinery
+    (a record, its filter and python-json-logger cost twice as much, on every call: docs/benchmarks.md),
+    written to the same stream under the same lock. Its fields are safe by construction: no redaction."""
+    if _lines is None:
+        return
+    line = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), "level": logging.getLevelName(level),
+            "logger": ACCESS_LOGGER, "message": message, "service": _service, **fields}
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        line["trace_id"], line["span_id"] = format(context.trace_id, "032x"), format(context.span_id, "016x")
+    text = json.dumps(line) + "\n"
+    with _lines.lock:  # type: ignore[union-attr]
+        _lines.stream.write(text)
+        _lines.stream.flush()
 
 
 # -- the caller's user id, hashed -----------------------------------------------------------------

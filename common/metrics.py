@@ -62,7 +62,7 @@ POOL_TIMEOUTS = Counter("db_pool_timeouts", "Requests that got no connection (ti
 POOL_CONNECTION_ERRORS = Counter("db_pool_connection_errors", "Failed attempts to open a connection.", ["pool"])
 POOL_CONNECTIONS_LOST = Counter("db_pool_connections_lost", "Connections found broken on checkout.", ["pool"])
 
-# psycopg_pool's counters (pop_stats resets them) and the metric each one adds to.
+# psycopg_pool's counters (get_stats) and the metric each one adds to, with its unit's scale.
 _POOL_COUNTERS: dict[str, tuple[Counter, float]] = {
     "requests_num": (POOL_REQUESTS, 1.0),
     "requests_queued": (POOL_WAITS, 1.0),

@@ -116,7 +116,7 @@ class RpcCall:
                     self._span.set_status(Status(StatusCode.ERROR, code.name))
                 self._span.end()
             if access_log.isEnabledFor(method.log_level):
-                access_log.log(method.log_level, "%s %s %.2f ms", method.name, code.name, seconds * 1000, extra={
+                logs.access(method.log_level, f"{method.name} {code.name} {seconds * 1000:.2f} ms", {
                     "method": method.name, "status": code.name, "duration_ms": round(seconds * 1000, 3),
                     "user": logs.hashed_user(self._identity.user_id) if self._identity is not None else None,
                 })
@@ -131,6 +131,4 @@ def _status_code(grpc_context: grpc.ServicerContext) -> grpc.StatusCode:
     code = grpc_context.code()  # type: ignore[attr-defined]  # grpc's servicer context has it since 1.38
     if code is None:
         return grpc.StatusCode.OK if grpc_context.is_active() else grpc.StatusCode.CANCELLED
-    if isinstance(code, grpc.StatusCode):
-        return code
-    return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN

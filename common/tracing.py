@@ -31,6 +31,7 @@ from common.settings import ConfigurationError
 log = logging.getLogger(__name__)
 
 _provider: trace.TracerProvider | None = None
+_tracer: trace.Tracer | None = None
 
 
 def exporter_name(env: Mapping[str, str] = os.environ) -> str | None:
@@ -62,7 +63,7 @@ def setup_tracing(service: str, env: Mapping[str, str] = os.environ) -> bool:
     `service` is the service.name unless OTEL_SERVICE_NAME says otherwise. Call it once per process,
     before any pool or channel is created (instrumentation wraps their constructors).
     """
-    global _provider
+    global _provider, _tracer
     exporter_kind = exporter_name(env)
     if exporter_kind is None or _provider is not None:
         return _provider is not None
@@ -90,7 +91,7 @@ def setup_tracing(service: str, env: Mapping[str, str] = os.environ) -> bool:
     trace.set_tracer_provider(provider)
     PsycopgInstrumentor().instrument(tracer_provider=provider)
     GrpcInstrumentorClient().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
-    _provider = provider
+    _provider, _tracer = provider, provider.get_tracer(__name__)
     log.info("tracing on: %s exporter, service.name %s", exporter_kind, provider.resource.attributes["service.name"])
     return True
 
@@ -119,4 +120,5 @@ def flush(timeout_seconds: float = 5.0) -> None:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("teaching-suite")
+    """The suite's tracer (the no-op tracer until `setup_tracing` installed a provider)."""
+    return _tracer if _tracer is not None else trace.get_tracer(__name__)

@@ -96,8 +96,10 @@ class MetricsAndTracing(bootsteps.StartStopStep):  # type: ignore[misc]
         metrics.process_ended()
 
 
-def _configure_logging(**_kwargs: Any) -> None:
-    logs.configure_logging(get_settings(), SERVICE)
+def _configure_logging(loglevel: int | str | None = None, options: dict[str, Any] | None = None,
+                       **_kwargs: Any) -> None:
+    """From the level the worker was started with (`--loglevel`), as Celery itself would."""
+    logs.configure_logging(get_settings(), SERVICE, loglevel or (options or {}).get("loglevel"))
 
 
 # -- task signals (in the pool process that runs the task) ----------------------------------------

@@ -8,6 +8,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 from pydantic import SecretStr
 
 from common import logs
@@ -49,9 +51,8 @@ def captured() -> Iterator[io.StringIO]:
     """The root logger configured as a service configures it, writing into a buffer."""
     root = logging.getLogger()
     saved, level = list(root.handlers), root.level
-    logs.configure_logging(settings(), "TestService")
     stream = io.StringIO()
-    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    logs.configure_logging(settings(), "TestService", stream=stream)
     yield stream
     root.handlers = saved
     root.setLevel(level)
@@ -63,12 +64,27 @@ def records(stream: io.StringIO) -> list[dict[str, object]]:
 
 
 def test_a_line_is_one_json_object_with_time_level_service_and_fields(captured: io.StringIO) -> None:
-    logging.getLogger("access").info("%s done", "call", extra={"method": "/a.B/C", "status": "OK"})
+    logging.getLogger("common.somewhere").info("%s done", "call", extra={"job": "j1"})
     [line] = records(captured)
     assert list(line)[:2] == ["time", "level"]
-    assert line["level"] == "INFO" and line["service"] == "TestService" and line["logger"] == "access"
-    assert line["message"] == "call done" and line["method"] == "/a.B/C" and line["status"] == "OK"
+    assert line["level"] == "INFO" and line["service"] == "TestService" and line["logger"] == "common.somewhere"
+    assert line["message"] == "call done" and line["job"] == "j1"
     assert line["time"].endswith("+00:00")  # type: ignore[union-attr]
+    assert "trace_id" not in line  # written outside any trace
+
+
+def test_an_access_line_is_shaped_like_any_other_and_carries_the_trace(captured: io.StringIO) -> None:
+    logging.getLogger("common.somewhere").info("plain")
+    context = SpanContext(0x1234, 0x56, is_remote=True)
+    with trace.use_span(NonRecordingSpan(context)):
+        logs.access(logging.INFO, "/a.B/C OK 0.50 ms", {"method": "/a.B/C", "status": "OK", "duration_ms": 0.5,
+                                                        "user": "abc"})
+        logging.getLogger("common.somewhere").info("inside")
+    plain, access, inside = records(captured)
+    assert list(access)[:len(plain)] == list(plain)
+    assert access["logger"] == "access" and access["service"] == "TestService" and access["method"] == "/a.B/C"
+    assert access["trace_id"] == inside["trace_id"] == f"{0x1234:032x}"
+    assert access["span_id"] == inside["span_id"] == f"{0x56:016x}"
 
 
 def test_tokens_in_messages_and_tracebacks_are_redacted(captured: io.StringIO) -> None:
@@ -78,9 +94,9 @@ def test_tokens_in_messages_and_tracebacks_are_redacted(captured: io.StringIO) -
         raise ValueError(f"bad token {JWT}")
     except ValueError:
         log.exception("failed")
+    first, second = records(captured)
     text = captured.getvalue()
     assert JWT not in text and PAGE_TOKEN not in text
-    first, second = records(captured)
     assert first["message"] == f"refused Bearer {logs.REDACTED} with page token {logs.REDACTED}"
     assert logs.REDACTED in str(second["exc_info"])
 
