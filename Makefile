@@ -46,14 +46,17 @@ bench: $(STAMP)
 	@$(PY) -m bench
 
 # db_user backups with the embedded Postgres' own pg_dump/pg_restore (docs/user_service.md).
-# Defaults point at `make dev`'s cluster; set POSTGRES_USER_* for another one.
+# Defaults point at `make dev`'s cluster; set POSTGRES_USER_* (and PG_BIN_DIR) for another one.
+EMBEDDED_PG_BIN = $$($(PY) -c 'from devstack.postgres import bin_path; print(bin_path(""))')
 backup-user: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make backup-user FILE=path/to/db_user.dump"; exit 2; }
-	@POSTGRES_USER_PORT=$${POSTGRES_USER_PORT:-5433} $(PY) -m user_svc.backup dump --out "$(FILE)"
+	@PG_BIN_DIR=$${PG_BIN_DIR:-$(EMBEDDED_PG_BIN)} POSTGRES_USER_PORT=$${POSTGRES_USER_PORT:-5433} \
+		$(PY) -m user_svc.backup dump --out "$(FILE)"
 
 restore-user: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make restore-user FILE=path/to/db_user.dump"; exit 2; }
-	@POSTGRES_USER_PORT=$${POSTGRES_USER_PORT:-5433} $(PY) -m user_svc.backup restore --file "$(FILE)"
+	@PG_BIN_DIR=$${PG_BIN_DIR:-$(EMBEDDED_PG_BIN)} POSTGRES_USER_PORT=$${POSTGRES_USER_PORT:-5433} \
+		$(PY) -m user_svc.backup restore --file "$(FILE)"
 
 clean-data:
 	rm -rf .devdata
