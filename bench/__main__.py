@@ -70,8 +70,6 @@ QUICK = Config(
     recall_queries=10, peer_queries=8, envoy_requests=10, user_levels=(1, 8), user_requests=16, user_seconds=5.0,
     upload_megabytes=2, pdf=CORPUS / "toc.pdf",
 )
-# The realistic library's text always comes from thinkpython2 (and the standard library's docstrings).
-LIBRARY_PDF = CORPUS / "thinkpython2.pdf"
 
 
 def scope_label(size: int, prefix: str = "") -> str:
@@ -134,7 +132,7 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
         corpus: library.RealisticCorpus | None = None
         if "search" in sections or "peers" in sections:
             watch = Stopwatch()
-            corpus = library.RealisticCorpus.create(LIBRARY_PDF)
+            corpus = library.RealisticCorpus.create(library.LIBRARY_PDF)
             books = library.load_realistic_books(conninfo, corpus, embedder, books=config.library_books,
                                                  atoms_per_book=config.atoms_per_book)
             results["library"] = {"books": len(books), "atoms_per_book": config.atoms_per_book,
@@ -215,6 +213,21 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
     return results
 
 
+def run_scale(books: int, data_dir: Path | None) -> dict[str, Any]:
+    from bench.scale import bench_scale
+
+    clock = Stopwatch()
+    with bench_stack(data_dir, with_envoy=False) as stack:
+        embedder = embedder_from_settings(stack.settings)
+        results: dict[str, Any] = {"scale": bench_scale(stack, embedder, books=books, atoms_per_book=1000,
+                                        scope_sizes=tuple(sorted({1, 5, min(100, books), books})), queries=30)}
+    results["targets"] = report.check_targets(results)
+    results["meta"] = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                       "machine": machine(), "quick": False, "sections": ["scale"],
+                       "duration_s": round(clock.seconds(), 1), "config": {"books": books, "atoms_per_book": 1000}}
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -223,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="JSON output (default bench/results/latest.json, quick.json)")
     parser.add_argument("--data-dir", type=Path, help="stack data folder (default: a temporary one, removed after)")
     parser.add_argument("--pdf", type=Path, help="the real book to ingest and search (default thinkpython2.pdf)")
+    parser.add_argument("--scale", action="store_true",
+                        help="only the 1M-atom library (1,000 books x 1,000 atoms; --scale-books to change)")
+    parser.add_argument("--scale-books", type=int, default=1000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -234,10 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         config = Config(**{**config.__dict__, "pdf": args.pdf})
     if not config.pdf.exists():
         parser.error(f"{config.pdf} not found (the corpus lives in ../shared/corpus); pass --pdf")
-    # Only a full run replaces the committed latest.json.
+    # Only a full run replaces the committed latest.json; a scale run writes scale.json.
     name = "quick" if args.quick else ("latest" if set(sections) == set(SECTIONS) and not args.pdf else "partial")
+    if args.scale:
+        name = "scale"
     out: Path = args.out or ROOT / "bench" / "results" / f"{name}.json"
-    results = run(config, sections, args.data_dir, args.quick)
+    results = run_scale(args.scale_books, args.data_dir) if args.scale else run(config, sections, args.data_dir,
+                                                                                args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     out.with_suffix(".md").write_text(report.render_markdown(results) + "\n")

@@ -28,6 +28,8 @@ from content_svc.loader import ParsedBook, load_book
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# The library's text always comes from thinkpython2 (and the standard library's docstrings).
+LIBRARY_PDF = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "thinkpython2.pdf"
 MIN_TOPIC_SENTENCES = 12
 MAX_WORDS = 200
 # Parts of the standard library that are tests, tools or platform-specific: not documentation.
@@ -163,15 +165,16 @@ def generate_books(
 
 def load_realistic_books(
     conninfo: str, corpus: RealisticCorpus, embedder: Embedder, *, books: int, atoms_per_book: int,
-    first_index: int = 0,
+    first_index: int = 0, keep: bool = True,
 ) -> list[LoadedBook]:
-    """Generate, embed and load `books` books through content_svc's loader; texts and vectors kept for peers."""
+    """Generate, embed and load `books` books through content_svc's loader; with `keep`, their texts and
+    vectors are kept (for the peers), else only their ids."""
     loaded = []
     with psycopg.connect(conninfo) as conn:
         for book, entry in generate_books(corpus, embedder, books=books, atoms_per_book=atoms_per_book,
                                           first_index=first_index):
             load_book(conn, entry.book_id, book, entry.vectors, embedder)
-            loaded.append(entry)
+            loaded.append(entry if keep else LoadedBook(entry.book_id, [], numpy.empty((0, 0), numpy.float32)))
     return loaded
 
 

@@ -84,7 +84,7 @@ def tables(results: dict[str, Any], fmt: str = "simple") -> list[tuple[str, str]
                     d["recall"]["queries"]]
                    for label, d in results.get("search", {}).items() if d.get("recall")]
     if recall_rows:
-        out.append(("HNSW recall@10 against exact search (index scans off); a different scope per query", tabulate(
+        out.append(("HNSW recall@10 against exact search (a full scan); a different scope per query", tabulate(
             recall_rows, ["scope", "set", "books", "recall@10", "min", "queries"], tablefmt=fmt)))
     peers = results.get("peers")
     if peers and "scopes" in peers:
@@ -145,6 +145,17 @@ def tables(results: dict[str, Any], fmt: str = "simple") -> list[tuple[str, str]
                  r["hit_section_at_1"], r["hit_section_at_5"]] for r in quality["results"]]
         out.append(("Retrieval quality (known answers from the outline)", tabulate(
             rows, ["queries", "mode", "n", "chapter@1", "chapter@5", "section@1", "section@5"], tablefmt=fmt)))
+    scale = results.get("scale")
+    if scale:
+        seconds = ", ".join(f"{k} {v}" for k, v in sorted(scale["statement_seconds"].items()))
+        sizes = ", ".join(f"{k.removesuffix('_mib')} {v}" for k, v in scale["sizes"].items())
+        memory = scale["memory_after_search"]
+        rows = [[s["books"], s["hybrid_p50_ms"], s["queries"], s["recall_at_10"], s["recall_queries"]]
+                for s in scale["search"]]
+        out.append((f"Scale: {scale['atoms']} atoms in {scale['books']} books, loaded in {scale['load_seconds']} s "
+                    f"(statements, s: {seconds}); sizes MiB: {sizes}; Postgres PSS {memory['postgres_pss_mib']} MiB",
+                    tabulate(rows, ["books", "HYBRID p50 ms (gRPC, c=1)", "queries", "recall@10", "queries"],
+                             tablefmt=fmt)))
     checks = results.get("targets")
     if checks:
         rows = [[c["target"], c["limit"], c["value"], "yes" if c["met"] else "NO"] for c in checks]

@@ -138,27 +138,25 @@ def bench_latency(stack: Stack, raw: RawSearch, target: SearchTarget, plan: Load
 # --- recall ------------------------------------------------------------------------------------
 
 
+# Exact search: `embedding <=> q` without the cast matches no HNSW expression index, so Postgres reads
+# every atom of the scope and sorts. (Postgres 18 no longer leaves an index for `enable_indexscan = off`:
+# it keeps the cheapest path and marks it "Disabled: true", so that switch cannot force an exact scan.)
+_EXACT = """SELECT book_id, atom_id, 1 - (embedding <=> %(q)s) AS similarity FROM content_atoms
+            WHERE book_id = ANY(%(books)s) ORDER BY embedding <=> %(q)s, atom_id LIMIT %(k)s"""
+
+
 def _vector_search(
     conn: Connection[Any], book_ids: Sequence[uuid.UUID], dimension: int, vector: Any, exact: bool
 ) -> list[store.Candidate]:
     with conn.transaction():
-        if exact:
-            # The same statement with index scans off: every branch becomes a full scan and sort.
-            conn.execute("SET LOCAL enable_indexscan = off")
-            conn.execute("SET LOCAL enable_indexonlyscan = off")
-        return store.vector_candidates(conn, book_ids, dimension, vector, TOP_K, None)
+        if not exact:
+            return store.vector_candidates(conn, book_ids, dimension, vector, TOP_K, None)
+        rows = conn.execute(_EXACT, {"q": vector, "books": list(book_ids), "k": TOP_K}).fetchall()
+        return [(row[0], row[1], float(row[2])) for row in rows]
 
 
 def _exact_plan_uses_hnsw(conn: Connection[Any], book_id: uuid.UUID, dimension: int, vector: Any) -> bool:
-    """EXPLAIN one branch of the statement as vector_candidates writes it, with index scans off."""
-    with conn.transaction():
-        conn.execute("SET LOCAL enable_indexscan = off")
-        conn.execute("SET LOCAL enable_indexonlyscan = off")
-        rows = conn.execute(
-            f"""EXPLAIN SELECT book_id, atom_id, embedding::vector({int(dimension)}) <=> %s AS distance
-                FROM content_atoms WHERE book_id = %s ORDER BY embedding::vector({int(dimension)}) <=> %s LIMIT %s""",
-            (vector, book_id, vector, TOP_K),
-        ).fetchall()
+    rows = conn.execute(f"EXPLAIN {_EXACT}", {"q": vector, "books": [book_id], "k": TOP_K}).fetchall()
     return any("hnsw" in str(row[0]).lower() for row in rows)
 
 
@@ -174,7 +172,7 @@ def _recall(approx: list[store.Candidate], exact: list[store.Candidate]) -> floa
 def bench_recall(
     settings: Settings, embedder: Embedder, scopes: Sequence[Sequence[uuid.UUID]], queries: list[str]
 ) -> dict[str, Any]:
-    """recall@10 of the service's vector search against the same statement with index scans off;
+    """recall@10 of the service's vector search against an exact scan of the same vectors;
     query i searches scopes[i % len(scopes)] (e.g. a different single book per query)."""
     vectors = embedder.embed(queries)
     with psycopg.connect(settings.content_conninfo()) as conn:
