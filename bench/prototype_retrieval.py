@@ -35,7 +35,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from bench import library
-from bench.harness import Stopwatch, auth, bench_stack, channel, machine
+from bench.harness import Stopwatch, auth, bench_stack, channel, machine, run_load
 from bench.search import RawSearch
 from content_svc import store
 from content_svc.embedding import embedder_from_settings
@@ -194,6 +194,31 @@ class Prototype:
         return {"build_seconds": self.build_seconds, "mib": {k: round(float(v), 1) for k, v in sizes.items()},
                 "rows": counts}
 
+    def add_and_delete_a_book(self) -> dict[str, float]:
+        """What loading one more book (a copy of book 1) into the shared tables costs, global HNSW
+        included, and deleting it again (rows, then VACUUM, which repairs the HNSW graph)."""
+        steps: dict[str, float] = {}
+        new = int(self.conn.execute("SELECT max(book_no) + 1 FROM p_books").fetchone()[0])  # type: ignore[index]
+        for name, statement in (
+            ("insert book row", "INSERT INTO p_books SELECT gen_random_uuid(), %(new)s, n, total_len FROM p_books "
+                                "WHERE book_no = 1"),
+            ("insert atoms (PK + global HNSW maintained)", "INSERT INTO p_atoms SELECT %(new)s, ord, gen_random_uuid(),"
+             " book_id, node_id, page_number, text, node_path, dl, emb, bq FROM p_atoms WHERE book_no = 1"),
+            ("insert postings", "INSERT INTO p_postings SELECT lexeme, %(new)s, ord, tf, dl FROM p_postings "
+                                "WHERE book_no = 1"),
+            ("insert terms", "INSERT INTO p_terms SELECT lexeme, %(new)s, df FROM p_terms WHERE book_no = 1"),
+            ("delete postings (no index leads with book_no)", "DELETE FROM p_postings WHERE book_no = %(new)s"),
+            ("delete terms", "DELETE FROM p_terms WHERE book_no = %(new)s"),
+            ("delete atoms", "DELETE FROM p_atoms WHERE book_no = %(new)s"),
+            ("delete book row", "DELETE FROM p_books WHERE book_no = %(new)s"),
+            ("vacuum p_atoms (HNSW repair)", "VACUUM p_atoms"),
+            ("vacuum postings and terms", "VACUUM p_postings, p_terms"),
+        ):
+            watch = Stopwatch()
+            self.conn.execute(statement, {"new": new})
+            steps[name] = round(watch.seconds(), 2)
+        return steps
+
     def terms(self, text: str) -> list[str]:
         row = self.conn.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", (text,)).fetchone()
         return list(row[0]) if row and row[0] else []
@@ -252,6 +277,40 @@ VECTOR_VARIANTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("SET hnsw.iterative_scan = relaxed_order", "SET hnsw.ef_search = 100",
       "SET max_parallel_workers_per_gather = 0")),
 )
+
+
+def throughput_at_8(
+    conninfo: str, stub: Any, metadata: Any, queries: list[str], vectors: Any, terms: list[list[str]],
+    scopes: list[list[uuid.UUID]], book_no: dict[uuid.UUID, int], routed: str,
+) -> dict[str, Any]:
+    """Closed loop at concurrency 8: the one statement (own pool) and the current service over gRPC."""
+    from psycopg_pool import ConnectionPool
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        register_vector(conn)
+        conn.execute("SET jit = off")
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        conn.execute("SET hnsw.ef_search = 100")
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+
+    statement = hybrid_statement(routed)
+    with ConnectionPool(conninfo, min_size=8, max_size=8, configure=configure, kwargs={"autocommit": True}) as pool:
+
+        def one_statement(i: int) -> object:
+            n = i % len(queries)
+            params = {"books": sorted(book_no[b] for b in scopes[n % len(scopes)]), "terms": terms[n],
+                      "q": vectors[n], "limit": DEPTH, "top_k": TOP_K, "k1": K1, "b": B}
+            with pool.connection() as conn:
+                return conn.execute(statement, params, prepare=True).fetchall()
+
+        def current(i: int) -> object:
+            n = i % len(queries)
+            request = pb.SearchContentRequest(query=queries[n], book_ids=[str(b) for b in scopes[n % len(scopes)]],
+                                              top_k=TOP_K, mode=pb.SEARCH_MODE_HYBRID)
+            return stub.SearchContent(request, metadata=metadata, timeout=600)
+
+        return {name: run_load(call, concurrency=8, requests=400, max_seconds=10.0).summary()
+                for name, call in (("one_statement_sql", one_statement), ("current_grpc", current))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                     # (c) the one statement
                     timed(times, "one statement: hybrid + fusion + rows", proto.run, hybrid_statement(routed),
                           {**params, "limit": DEPTH})
+                entry["c8"] = throughput_at_8(conninfo, stub, metadata, queries, vectors, terms, scopes, proto.book_no,
+                                              routed)
                 entry["p50_ms"] = {name: p50(values) for name, values in times.items()}
                 entry["recall_at_10"] = {name: round(float(numpy.mean(values)), 3) for name, values in recalls.items()}
                 entry["bm25_identical_to_reference"] = f"{sum(bm25_same)}/{len(bm25_same)}"
@@ -341,11 +402,16 @@ def main(argv: list[str] | None = None) -> int:
                 out["scopes"].append(entry)
                 log.info("scope %d: %s", size, json.dumps(entry["p50_ms"]))
         raw.close()
+        out["add_and_delete_a_book_seconds"] = proto.add_and_delete_a_book()
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     for entry in out["scopes"]:
-        print(f"\n== {entry['books']} books: bm25 identical {entry['bm25_identical_to_reference']}")
+        c8 = entry["c8"]
+        print(f"\n== {entry['books']} books: bm25 identical {entry['bm25_identical_to_reference']}; c=8 req/s: one "
+              f"statement (SQL) {c8['one_statement_sql']['throughput_rps']}, current gRPC "
+              f"{c8['current_grpc']['throughput_rps']}")
         for name, value in entry["p50_ms"].items():
             print(f"  {name:55s} p50 {value:8.3f} ms  recall {entry['recall_at_10'].get(name, '')}")
+    print(f"\nadd and delete one book (s): {out['add_and_delete_a_book_seconds']}")
     print(f"\nwritten {args.out}")
     return 0
 
