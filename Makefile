@@ -33,6 +33,7 @@ envoy-config: $(STAMP)
 lint: $(STAMP)
 	@$(VENV)/bin/buf lint
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: $(STAMP)
 	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc devstack tools bench envoy/render.py

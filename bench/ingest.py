@@ -21,12 +21,11 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from bench.harness import Stopwatch, auth, channel, ratio
-from content_svc.embedding import Embedder
-from content_svc.loader import ParsedNode
+from content_svc.contract import Embedder, ParsedNode
 from devstack import Stack
-from ingest_svc.domain.passages import AtomDraft, atoms_from_segments, extend_into_shared_pages, split_page
-from ingest_svc.domain.structure import nodes_from_outline, page_range_nodes
 from ingest_svc.pdf import open_pdf, page_text, read_outline
+from ingest_svc.rules.passages import AtomDraft, atoms_from_segments, extend_into_shared_pages, split_page
+from ingest_svc.rules.structure import nodes_from_outline, page_range_nodes
 from teaching.content.v1 import content_service_pb2 as content_pb
 from teaching.content.v1 import content_service_pb2_grpc
 from teaching.ingest.v1 import ingest_service_pb2 as pb
@@ -187,7 +186,8 @@ def bench_ingest(stack: Stack, pdf: Path, embedder: Embedder) -> dict[str, Any]:
 
 def load_pdf_direct(conninfo: str, path: Path, embedder: Embedder) -> str:
     """Put a PDF in the library without the ingest service (when the ingest benchmark is skipped)."""
-    from content_svc.loader import ParsedAtom, ParsedBook, load_book
+    from content_svc.contract import ParsedAtom, ParsedBook
+    from content_svc.writer import load_book
 
     data = path.read_bytes()
     page_count, nodes, atoms = parse_pdf(path)

@@ -23,8 +23,8 @@ import numpy
 import psycopg
 
 from bench.synthetic import CHAPTERS, SECTIONS_PER_CHAPTER, book_from_texts, book_uuid
-from content_svc.embedding import Embedder
-from content_svc.loader import ParsedBook, load_book
+from content_svc.contract import Embedder, ParsedBook
+from content_svc.writer import load_book
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")

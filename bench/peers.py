@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.harness import Stopwatch, auth, channel, ratio, run_load
 from bench.library import LoadedBook
-from content_svc.embedding import Embedder
+from content_svc.contract import Embedder
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as pb
 from teaching.content.v1 import content_service_pb2_grpc

@@ -37,8 +37,8 @@ from pgvector.psycopg import register_vector
 from bench import library
 from bench.harness import Stopwatch, auth, bench_stack, channel, machine, run_load
 from bench.search import RawSearch
-from content_svc import store
 from content_svc.embedding import embedder_from_settings
+from content_svc.repository import retrieval
 from teaching.content.v1 import content_service_pb2 as pb
 from teaching.content.v1 import content_service_pb2_grpc
 
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                     exact = {(nos[j // args.atoms], j % args.atoms) for j in numpy.flatnonzero(similarities >= kth)}
                     # The current service's statements, same run: per-book HNSW union; BM25 over tsvectors.
                     with raw.pool.connection() as conn:
-                        timed(times, "current vector (per-book HNSW union)", store.vector_candidates, conn, scope,
+                        timed(times, "current vector (per-book HNSW union)", retrieval.vector_candidates, conn, scope,
                               384, vector, DEPTH, None)
                     timed(times, "current hybrid SQL path (RawSearch)", raw.search, scope, query)
                     request = pb.SearchContentRequest(query=query, book_ids=[str(b) for b in scope], top_k=TOP_K,

@@ -17,7 +17,7 @@ import psycopg
 from bench import library
 from bench.harness import Stopwatch, auth, channel
 from bench.search import bench_recall
-from content_svc.embedding import Embedder
+from content_svc.contract import Embedder
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as pb
 from teaching.content.v1 import content_service_pb2_grpc

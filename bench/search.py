@@ -1,7 +1,7 @@
 """SearchContent over gRPC against the same SQL through psycopg, and HNSW recall against exact search.
 
-The baseline calls content_svc.store's functions (literally the service's SQL) in the service's
-order, embeds the query with the same embedder, and fuses with the service's own fusion code, on
+The baseline calls content_svc.repository's functions (literally the service's SQL) in the service's
+order, embeds the query with the same embedder, and fuses with the service's own fusion rule, on
 a pool sized like the service's. So the ratio is what gRPC, auth and the servicer add on top.
 """
 
@@ -18,12 +18,11 @@ from psycopg_pool import ConnectionPool
 
 from bench.harness import auth, channel, ratio, run_load
 from common.db import content_pool
-from common.pagination import PageTokens
 from common.settings import Settings
-from content_svc import store
-from content_svc.cache import ReadCache
-from content_svc.domain.service import ContentService
-from content_svc.embedding import Embedder
+from content_svc.contract import Embedder
+from content_svc.repository import books, configure_connection, retrieval
+from content_svc.rules.search import FusionWeights, fuse
+from content_svc.rules.types import Candidate
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as pb
 from teaching.content.v1 import content_service_pb2_grpc
@@ -49,29 +48,26 @@ class SearchTarget:
 
 
 class RawSearch:
-    """The service's hybrid search, minus gRPC: same store calls, same embedder, same fusion."""
+    """The service's hybrid search, minus gRPC: same repository calls, same embedder, same fusion."""
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.pool: ConnectionPool[Connection[Any]] = content_pool(
-            settings, name="bench-raw", configure=store.configure_connection
+            settings, name="bench-raw", configure=configure_connection
         )
         self.embedder = embedder
-        # Only for its rank fusion (pure Python); its pool is never used here.
-        self._fusion = ContentService(
-            self.pool, embedder, ReadCache(settings.model_copy(update={"cache_enabled": False})), PageTokens(b"bench")
-        )
+        self._fusion = FusionWeights()
 
     def search(self, book_ids: Sequence[uuid.UUID], text: str, top_k: int = TOP_K) -> list[uuid.UUID]:
-        depth = max(top_k, 50)  # FusionWeights.depth
+        depth = max(top_k, self._fusion.depth)
         with self.pool.connection() as conn:
-            books = store.get_ready_books(conn, book_ids)
-            dimension = next(iter(books.values())).embedding_dimension
+            found = books.get_ready_books(conn, book_ids)
+            dimension = next(iter(found.values())).embedding_dimension
             vector = self.embedder.embed([text])[0]
-            vector_ranking = store.vector_candidates(conn, book_ids, dimension, vector, depth, None)
-            lexemes = store.query_lexemes(conn, text)
-            text_ranking = store.bm25_candidates(conn, book_ids, lexemes, depth, None)
-            ranked = self._fusion._fuse(vector_ranking, text_ranking)[:top_k]
-            atoms = store.atoms_by_keys(conn, [(book_id, atom_id) for book_id, atom_id, _ in ranked])
+            vector_ranking = retrieval.vector_candidates(conn, book_ids, dimension, vector, depth, None)
+            lexemes = retrieval.query_lexemes(conn, text)
+            text_ranking = retrieval.bm25_candidates(conn, book_ids, lexemes, depth, None)
+            ranked = fuse(vector_ranking, text_ranking, self._fusion)[:top_k]
+            atoms = books.atoms_by_keys(conn, [(book_id, atom_id) for book_id, atom_id, _ in ranked])
         return [atom_id for book_id, atom_id, _ in ranked if (book_id, atom_id) in atoms]
 
     def close(self) -> None:
@@ -147,12 +143,12 @@ _EXACT = """SELECT book_id, atom_id, 1 - (embedding <=> %(q)s) AS similarity FRO
 
 def _vector_search(
     conn: Connection[Any], book_ids: Sequence[uuid.UUID], dimension: int, vector: Any, exact: bool
-) -> list[store.Candidate]:
+) -> list[Candidate]:
     with conn.transaction():
         if not exact:
-            return store.vector_candidates(conn, book_ids, dimension, vector, TOP_K, None)
+            return retrieval.vector_candidates(conn, book_ids, dimension, vector, TOP_K, None)
         rows = conn.execute(_EXACT, {"q": vector, "books": list(book_ids), "k": TOP_K}).fetchall()
-        return [(row[0], row[1], float(row[2])) for row in rows]
+        return [Candidate(row[0], row[1], float(row[2])) for row in rows]
 
 
 def _exact_plan_uses_hnsw(conn: Connection[Any], book_id: uuid.UUID, dimension: int, vector: Any) -> bool:
@@ -160,7 +156,7 @@ def _exact_plan_uses_hnsw(conn: Connection[Any], book_id: uuid.UUID, dimension: 
     return any("hnsw" in str(row[0]).lower() for row in rows)
 
 
-def _recall(approx: list[store.Candidate], exact: list[store.Candidate]) -> float:
+def _recall(approx: list[Candidate], exact: list[Candidate]) -> float:
     """Share of the exact top-k the index found; ties at the k-th distance count as found."""
     if not exact:
         return 1.0
@@ -176,7 +172,7 @@ def bench_recall(
     query i searches scopes[i % len(scopes)] (e.g. a different single book per query)."""
     vectors = embedder.embed(queries)
     with psycopg.connect(settings.content_conninfo()) as conn:
-        store.configure_connection(conn)
+        configure_connection(conn)
         uses_hnsw = _exact_plan_uses_hnsw(conn, scopes[0][0], embedder.dimension, vectors[0])
         if uses_hnsw:
             raise RuntimeError("exact search plan still uses the HNSW index; recall would be meaningless")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy
 import psycopg
 
-from content_svc.embedding import Embedder
-from content_svc.loader import ParsedAtom, ParsedBook, ParsedNode, load_book
+from content_svc.contract import Embedder, ParsedAtom, ParsedBook, ParsedNode
+from content_svc.writer import load_book
 
 VOCABULARY_SIZE = 20_000
 WORDS_PER_ATOM = (40, 90)

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Ingest limits.
     upload_max_bytes: int = 200 * 1024 * 1024
     upload_chunk_max_bytes: int = 1024 * 1024
+    # Tests only: a folder where a test can hold a book's ingest job at a named point
+    # (ingest_svc.pipeline.HoldPoints). Unset in production: no hold point is ever checked.
+    ingest_hold_dir: str = ""
 
     log_level: str = Field(default="INFO")
 

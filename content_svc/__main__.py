@@ -8,20 +8,21 @@ from common.db import content_pool
 from common.pagination import PageTokens
 from common.server import run_service
 from common.settings import Settings
-from content_svc import store
 from content_svc.api import ContentServicer
 from content_svc.cache import ReadCache
-from content_svc.domain.service import ContentService
 from content_svc.embedding import embedder_from_settings
+from content_svc.repository import configure_connection
+from content_svc.usecases import ContentUseCases
 from teaching.content.v1 import content_service_pb2, content_service_pb2_grpc
 
 
 def build(settings: Settings, resources: contextlib.ExitStack) -> ContentServicer:
-    pool = resources.enter_context(content_pool(settings, configure=store.configure_connection))
+    pool = resources.enter_context(content_pool(settings, configure=configure_connection))
     cache = ReadCache(settings)
     resources.callback(cache.close)
-    service = ContentService(pool, embedder_from_settings(settings), cache, PageTokens.from_settings(settings))
-    return ContentServicer(service)
+    return ContentServicer(
+        ContentUseCases(pool, embedder_from_settings(settings), cache, PageTokens.from_settings(settings))
+    )
 
 
 def main() -> None:

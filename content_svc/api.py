@@ -1,4 +1,4 @@
-"""gRPC layer of ContentService: translates messages to domain calls and back."""
+"""gRPC layer of ContentService: translates messages to use-case calls and back, nothing else."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import grpc
 from common.auth import current_identity, require_admin
 from common.convert import timestamp
 from common.errors import InvalidArgument
-from content_svc.domain.service import ContentService, parse_uuid
-from content_svc.domain.types import (
+from common.ids import parse_id, parse_optional_id
+from content_svc.rules.search import DEFAULT_TOP_K
+from content_svc.rules.types import (
     Atom,
     Book,
     Node,
@@ -18,6 +19,7 @@ from content_svc.domain.types import (
     Strategy,
     StrategyFields,
 )
+from content_svc.usecases import ContentUseCases
 from teaching.content.v1 import content_service_pb2 as pb
 from teaching.content.v1 import content_service_pb2_grpc
 
@@ -83,31 +85,31 @@ def _fields(strategy: pb.PedagogyStrategy) -> StrategyFields:
 
 
 class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type: ignore[misc]
-    def __init__(self, service: ContentService) -> None:
-        self._service = service
+    def __init__(self, usecases: ContentUseCases) -> None:
+        self._usecases = usecases
 
     def ListBooks(self, request: pb.ListBooksRequest, context: grpc.ServicerContext) -> pb.ListBooksResponse:
         current_identity()
-        page = self._service.list_books(request.page_size, request.page_token)
+        page = self._usecases.list_books(request.page_size, request.page_token)
         return pb.ListBooksResponse(
             books=[book_message(b) for b in page.items], next_page_token=page.next_page_token
         )
 
     def GetBook(self, request: pb.GetBookRequest, context: grpc.ServicerContext) -> pb.GetBookResponse:
         current_identity()
-        return pb.GetBookResponse(book=book_message(self._service.get_book(parse_uuid(request.book_id, "book_id"))))
+        return pb.GetBookResponse(book=book_message(self._usecases.get_book(parse_id(request.book_id, "book_id"))))
 
     def DeleteBook(self, request: pb.DeleteBookRequest, context: grpc.ServicerContext) -> pb.DeleteBookResponse:
         require_admin()
-        self._service.delete_book(parse_uuid(request.book_id, "book_id"))
+        self._usecases.delete_book(parse_id(request.book_id, "book_id"))
         return pb.DeleteBookResponse()
 
     def GetBookOutline(
         self, request: pb.GetBookOutlineRequest, context: grpc.ServicerContext
     ) -> pb.GetBookOutlineResponse:
         current_identity()
-        book_id = parse_uuid(request.book_id, "book_id")
-        nodes = self._service.outline(book_id)
+        book_id = parse_id(request.book_id, "book_id")
+        nodes = self._usecases.outline(book_id)
         return pb.GetBookOutlineResponse(book_id=str(book_id), nodes=[node_message(n) for n in nodes])
 
     def SearchContent(
@@ -116,11 +118,11 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         current_identity()
         if request.mode not in _MODES:
             raise InvalidArgument({"mode": f"unknown search mode {request.mode}"})
-        book_ids = [parse_uuid(value, f"book_ids[{i}]") for i, value in enumerate(request.book_ids)]
-        node_id = parse_uuid(request.node_id, "node_id") if request.node_id else None
-        hits = self._service.search(SearchQuery(
+        book_ids = [parse_id(value, f"book_ids[{i}]") for i, value in enumerate(request.book_ids)]
+        node_id = parse_optional_id(request.node_id, "node_id")
+        hits = self._usecases.search(SearchQuery(
             book_ids=book_ids, text=request.query, vector=list(request.query_vector) or None, node_id=node_id,
-            top_k=request.top_k or 10, mode=_MODES[request.mode],
+            top_k=request.top_k or DEFAULT_TOP_K, mode=_MODES[request.mode],
         ))
         return pb.SearchContentResponse(results=[
             pb.SearchResult(
@@ -135,15 +137,15 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         self, request: pb.GetContentAtomRequest, context: grpc.ServicerContext
     ) -> pb.GetContentAtomResponse:
         current_identity()
-        book_id = parse_uuid(request.book_id, "book_id")
-        atom_id = parse_uuid(request.atom_id, "atom_id")
-        return pb.GetContentAtomResponse(atom=atom_message(self._service.get_atom(book_id, atom_id)))
+        book_id = parse_id(request.book_id, "book_id")
+        atom_id = parse_id(request.atom_id, "atom_id")
+        return pb.GetContentAtomResponse(atom=atom_message(self._usecases.get_atom(book_id, atom_id)))
 
     def ListPedagogyStrategies(
         self, request: pb.ListPedagogyStrategiesRequest, context: grpc.ServicerContext
     ) -> pb.ListPedagogyStrategiesResponse:
         caller = current_identity()
-        page = self._service.list_strategies(
+        page = self._usecases.list_strategies(
             caller, _scope(request.scope, "scope"), request.page_size, request.page_token
         )
         return pb.ListPedagogyStrategiesResponse(
@@ -154,7 +156,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         self, request: pb.GetPedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.GetPedagogyStrategyResponse:
         caller = current_identity()
-        strategy = self._service.get_strategy(caller, parse_uuid(request.strategy_id, "strategy_id"))
+        strategy = self._usecases.get_strategy(caller, parse_id(request.strategy_id, "strategy_id"))
         return pb.GetPedagogyStrategyResponse(strategy=strategy_message(strategy))
 
     def CreatePedagogyStrategy(
@@ -164,7 +166,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         if not request.HasField("strategy"):
             raise InvalidArgument({"strategy": "is required"})
         scope = _scope(request.strategy.scope, "strategy.scope")
-        strategy = self._service.create_strategy(
+        strategy = self._usecases.create_strategy(
             caller, Scope.PRIVATE if scope is Scope.ANY else scope, _fields(request.strategy)
         )
         return pb.CreatePedagogyStrategyResponse(strategy=strategy_message(strategy))
@@ -175,8 +177,8 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         caller = current_identity()
         if not request.HasField("strategy"):
             raise InvalidArgument({"strategy": "is required"})
-        strategy_id = parse_uuid(request.strategy.strategy_id, "strategy.strategy_id")
-        strategy = self._service.update_strategy(
+        strategy_id = parse_id(request.strategy.strategy_id, "strategy.strategy_id")
+        strategy = self._usecases.update_strategy(
             caller, strategy_id, _fields(request.strategy), list(request.update_mask.paths)
         )
         return pb.UpdatePedagogyStrategyResponse(strategy=strategy_message(strategy))
@@ -185,5 +187,5 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         self, request: pb.DeletePedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.DeletePedagogyStrategyResponse:
         caller = current_identity()
-        self._service.delete_strategy(caller, parse_uuid(request.strategy_id, "strategy_id"))
+        self._usecases.delete_strategy(caller, parse_id(request.strategy_id, "strategy_id"))
         return pb.DeletePedagogyStrategyResponse()

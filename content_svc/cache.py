@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import pydantic
 import redis
 
 from common.settings import Settings
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_PREFIX = "content:v1:"
+# v2: entries are pydantic JSON of the domain types (v1 entries were positional lists).
+_PREFIX = "content:v2:"
 
 
 class ReadCache:
@@ -78,17 +80,18 @@ class ReadCache:
         except (redis.RedisError, OSError) as error:
             self._failed("set", error)
 
-    def get_or_load(
-        self, key: str, load: Callable[[], T], encode: Callable[[T], bytes], decode: Callable[[bytes], T]
-    ) -> T:
+    def get_or_load(self, key: str, load: Callable[[], T], codec: pydantic.TypeAdapter[T]) -> T:
+        """The cached value of `key`, else `load()` (stored for next time); `codec` (de)serialises it."""
+        if not self.enabled:
+            return load()
         cached = self.get(key)
         if cached is not None:
             try:
-                return decode(cached)
-            except Exception as error:  # a corrupt or old-format entry: recompute and overwrite
+                return codec.validate_json(cached)
+            except pydantic.ValidationError as error:  # a corrupt or old-format entry: recompute and overwrite
                 log.warning("dropping undecodable cache entry %s: %s", key, error)
         value = load()
-        self.set(key, encode(value))
+        self.set(key, codec.dump_json(value))
         return value
 
     def close(self) -> None:

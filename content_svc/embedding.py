@@ -1,7 +1,5 @@
-"""Text embedders behind one small interface, shared by ContentService and the ingest worker.
-
-Atoms and queries must go through the same embedder: a book records the `model_name` and
-`dimension` that produced its vectors, and searches refuse to mix them.
+"""Embedders (content_svc.contract.Embedder), shared by ContentService and the ingest worker: part
+of content's published surface, so the worker embeds atoms exactly as the service embeds queries.
 """
 
 from __future__ import annotations
@@ -16,24 +14,14 @@ import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 import numpy
 import numpy.typing as npt
 
 from common.errors import FailedPrecondition
 from common.settings import Settings
-
-Vectors = npt.NDArray[numpy.float32]
-
-
-class Embedder(Protocol):
-    model_name: str
-    dimension: int
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        """float32 array of shape (len(texts), dimension), every row L2-normalised."""
-        ...
+from content_svc.contract import Embedder, Vectors
 
 
 def l2_normalise(matrix: npt.NDArray[Any]) -> Vectors:

@@ -10,8 +10,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from content_svc.domain.service import ContentService
-from content_svc.domain.types import SearchMode, SearchQuery
+from content_svc.rules.types import SearchMode, SearchQuery
+from content_svc.usecases import ContentUseCases
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class QualityCase:
 
 
 def hit_at_1(
-    service: ContentService, book_ids: Sequence[uuid.UUID], cases: Sequence[QualityCase], mode: SearchMode
+    service: ContentUseCases, book_ids: Sequence[uuid.UUID], cases: Sequence[QualityCase], mode: SearchMode
 ) -> float:
     if not cases:
         return 0.0
@@ -33,7 +33,7 @@ def hit_at_1(
 
 
 def quality_table(
-    service: ContentService, book_ids: Sequence[uuid.UUID], cases: Sequence[QualityCase]
+    service: ContentUseCases, book_ids: Sequence[uuid.UUID], cases: Sequence[QualityCase]
 ) -> dict[SearchMode, float]:
     """hit@1 per search mode, e.g. for a benchmark's retrieval-quality table."""
     return {mode: hit_at_1(service, book_ids, cases, mode) for mode in SearchMode}

@@ -8,16 +8,17 @@ from common.db import content_pool
 from common.server import run_service
 from common.settings import Settings
 from ingest_svc.api import IngestServicer
-from ingest_svc.service import IngestService
 from ingest_svc.storage import storage_from_settings
+from ingest_svc.usecases import IngestUseCases
 from ingest_svc.worker import CeleryDispatcher, revoke_job_tasks
 from teaching.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
 
 def build(settings: Settings, resources: contextlib.ExitStack) -> IngestServicer:
     pool = resources.enter_context(content_pool(settings, name="ingest"))
-    service = IngestService(settings, pool, storage_from_settings(settings), CeleryDispatcher(), revoke_job_tasks)
-    return IngestServicer(service)
+    return IngestServicer(
+        IngestUseCases(settings, pool, storage_from_settings(settings), CeleryDispatcher(), revoke_job_tasks)
+    )
 
 
 def main() -> None:

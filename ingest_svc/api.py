@@ -1,4 +1,4 @@
-"""gRPC layer of IngestService: translates messages to domain calls and back."""
+"""gRPC layer of IngestService: translates messages to use-case calls and back, nothing else."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import grpc
 from common.auth import require_admin
 from common.convert import timestamp
 from common.errors import InvalidArgument
-from ingest_svc.domain.jobs import FailureReason, Job, JobState, Stage, UploadMetadata, parse_job_id
-from ingest_svc.service import IngestService
+from common.ids import parse_id
+from ingest_svc.rules.jobs import FailureReason, Job, JobState, Stage, UploadMetadata
+from ingest_svc.usecases import IngestUseCases
 from teaching.ingest.v1 import ingest_service_pb2 as pb
 from teaching.ingest.v1 import ingest_service_pb2_grpc
 
@@ -53,8 +54,8 @@ def _chunks(requests: Iterator[pb.UploadBookRequest]) -> Iterator[bytes]:
 
 
 class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):  # type: ignore[misc]
-    def __init__(self, service: IngestService) -> None:
-        self.service = service
+    def __init__(self, usecases: IngestUseCases) -> None:
+        self._usecases = usecases
 
     def UploadBook(
         self, request_iterator: Iterator[pb.UploadBookRequest], context: grpc.ServicerContext
@@ -72,7 +73,7 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):  # type: ig
             grade_level=meta.grade_level,
             expected_sha256=meta.expected_sha256,
         )
-        outcome = self.service.upload(metadata, _chunks(request_iterator), identity.user_id)
+        outcome = self._usecases.upload(metadata, _chunks(request_iterator), identity.user_id)
         return pb.UploadBookResponse(
             job=job_to_pb(outcome.job) if outcome.job is not None else None,
             book_id=str(outcome.book_id),
@@ -81,7 +82,7 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):  # type: ig
 
     def GetIngestJob(self, request: pb.GetIngestJobRequest, context: grpc.ServicerContext) -> pb.GetIngestJobResponse:
         require_admin()
-        return pb.GetIngestJobResponse(job=job_to_pb(self.service.get(parse_job_id(request.job_id))))
+        return pb.GetIngestJobResponse(job=job_to_pb(self._usecases.get(parse_id(request.job_id, "job_id"))))
 
     def ListIngestJobs(
         self, request: pb.ListIngestJobsRequest, context: grpc.ServicerContext
@@ -92,19 +93,21 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):  # type: ig
             if request.state not in _STATE_FROM_PB:
                 raise InvalidArgument({"state": "unknown job state"})
             state = _STATE_FROM_PB[request.state]
-        jobs, next_token = self.service.list(state, request.page_size, request.page_token)
-        return pb.ListIngestJobsResponse(jobs=[job_to_pb(job) for job in jobs], next_page_token=next_token)
+        page = self._usecases.list(state, request.page_size, request.page_token)
+        return pb.ListIngestJobsResponse(
+            jobs=[job_to_pb(job) for job in page.items], next_page_token=page.next_page_token
+        )
 
     def CancelIngestJob(
         self, request: pb.CancelIngestJobRequest, context: grpc.ServicerContext
     ) -> pb.CancelIngestJobResponse:
         require_admin()
-        return pb.CancelIngestJobResponse(job=job_to_pb(self.service.cancel(parse_job_id(request.job_id))))
+        return pb.CancelIngestJobResponse(job=job_to_pb(self._usecases.cancel(parse_id(request.job_id, "job_id"))))
 
     def WatchIngestJob(
         self, request: pb.WatchIngestJobRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.WatchIngestJobResponse]:
         require_admin()
-        job_id = parse_job_id(request.job_id)
-        for job in self.service.watch(job_id, context.is_active):
+        job_id = parse_id(request.job_id, "job_id")
+        for job in self._usecases.watch(job_id, context.is_active):
             yield pb.WatchIngestJobResponse(job=job_to_pb(job))

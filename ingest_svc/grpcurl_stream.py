@@ -4,20 +4,22 @@
     grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d @ 127.0.0.1:50053 \\
         teaching.ingest.v1.IngestService/UploadBook < stream.json
 
-grpcurl reads a stream of concatenated JSON objects (one request message each); bytes fields are
-base64 in the proto3 JSON mapping. The file is read chunk by chunk, never whole.
+grpcurl reads a stream of concatenated JSON objects (one request message each), in the proto3 JSON
+mapping that protobuf's json_format writes. The file is read chunk by chunk, never whole.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
+
+from google.protobuf import json_format
+
+from teaching.ingest.v1 import ingest_service_pb2 as pb
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -40,26 +42,21 @@ def messages(
     grade_level: str = "",
     with_sha256: bool = True,
     chunk_bytes: int = CHUNK_BYTES,
-) -> Iterator[dict[str, Any]]:
-    """The UploadBookRequest messages in proto3 JSON form: metadata first, then base64 chunks."""
-    metadata: dict[str, Any] = {"title": title, "filename": filename or path.name}
-    if authors:
-        metadata["authors"] = authors
-    if subject:
-        metadata["subject"] = subject
-    if grade_level:
-        metadata["gradeLevel"] = grade_level
-    if with_sha256:
-        metadata["expectedSha256"] = file_sha256(path)
-    yield {"metadata": metadata}
+) -> Iterator[pb.UploadBookRequest]:
+    """The UploadBookRequest messages: metadata first, then the file's chunks."""
+    yield pb.UploadBookRequest(metadata=pb.UploadBookMetadata(
+        title=title, filename=filename or path.name, authors=authors or [], subject=subject, grade_level=grade_level,
+        expected_sha256=file_sha256(path) if with_sha256 else "",
+    ))
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(chunk_bytes), b""):
-            yield {"chunk": base64.b64encode(block).decode("ascii")}
+            yield pb.UploadBookRequest(chunk=block)
 
 
-def write_stream(out: TextIO, stream: Iterator[dict[str, Any]]) -> None:
+def write_stream(out: TextIO, stream: Iterator[pb.UploadBookRequest]) -> None:
+    """One message per line, in the proto3 JSON mapping (bytes as base64, lowerCamelCase names)."""
     for message in stream:
-        out.write(json.dumps(message))
+        out.write(json_format.MessageToJson(message, indent=None))
         out.write("\n")
 
 

@@ -10,9 +10,16 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from ingest_svc.domain.jobs import FailureReason, IngestFailed
-from ingest_svc.domain.passages import normalise_page_text
-from ingest_svc.domain.structure import MAX_OUTLINE_DEPTH, MAX_OUTLINE_ENTRIES, OutlineEntry
+from content_svc.contract import ParsedNode
+from ingest_svc.rules.jobs import FailureReason, IngestFailed
+from ingest_svc.rules.passages import normalise_page_text
+from ingest_svc.rules.structure import (
+    MAX_OUTLINE_DEPTH,
+    MAX_OUTLINE_ENTRIES,
+    OutlineEntry,
+    nodes_from_outline,
+    page_range_nodes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +74,15 @@ def page_text(document: pdfium.PdfDocument, page_number: int) -> str:
             textpage.close()
     finally:
         page.close()
+
+
+def structure_nodes(document: pdfium.PdfDocument) -> list[ParsedNode]:
+    """The book's structure: its outline as nodes (led by a front matter node when the pages before the
+    first bookmark have text), or page-range nodes when it has no outline. Reads no other page text."""
+    page_count = len(document)
+    entries = read_outline(document)
+    if not entries:
+        return page_range_nodes(page_count)
+    first_start = next((e.page_index for e in entries if e.page_index is not None), 0)
+    front_matter = any(page_text(document, page) for page in range(1, first_start + 1))
+    return nodes_from_outline(entries, page_count, front_matter=front_matter)

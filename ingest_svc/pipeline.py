@@ -7,25 +7,30 @@ process_range: extract a range's text, cut it into passages, embed them; store t
     It also reports, for the pages in it where nodes start, which earlier node's text tops the page.
 finalize: under the job's row lock, refuse a cancelled job, extend nodes onto the pages their text
     runs onto (from the ranges' reports), then load the whole book in one transaction with
-    ContentService's loader and mark the job SUCCEEDED in that same transaction.
+    content_svc.writer and mark the job SUCCEEDED in that same transaction.
 Every step re-reads the job first and stops if it ended, so duplicates and late messages are harmless.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 import uuid
-from collections.abc import Sequence
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from content_svc.loader import DuplicateBook, ParsedAtom, ParsedBook, load_book
-from ingest_svc import store
-from ingest_svc.domain.jobs import FailureReason, IngestFailed, JobCancelled, JobState, Stage
-from ingest_svc.domain.passages import (
+from common.errors import InvalidArgument
+from content_svc.contract import DuplicateBook, Embedder, ParsedAtom, ParsedBook, ParsedNode
+from content_svc.writer import load_book
+from ingest_svc import repository
+from ingest_svc.pdf import open_pdf, page_text, structure_nodes
+from ingest_svc.rules.jobs import Dispatcher, FailureReason, IngestFailed, JobCancelled, JobState, Stage
+from ingest_svc.rules.passages import (
     AtomDraft,
     Segment,
     atoms_from_segments,
@@ -33,47 +38,46 @@ from ingest_svc.domain.passages import (
     runs_onto_start_page,
     split_page,
 )
-from ingest_svc.domain.structure import (
-    nodes_from_json,
-    nodes_from_outline,
-    nodes_to_json,
-    page_range_nodes,
-    plan_page_ranges,
-)
-from ingest_svc.pdf import open_pdf, page_text, read_outline
+from ingest_svc.rules.structure import plan_page_ranges, range_target_pages
 from ingest_svc.storage import ObjectStorage
 
 log = logging.getLogger(__name__)
 
-# A book is split into about this many page ranges (parallel tasks): 3x the default worker concurrency
-# of 2, enough to balance the load; more only adds per-task costs (a 288-page book: 12 ranges of 24
-# pages took 0.44 s, 6 of 48 took 0.37 s). Bounded so small books still spread and a range of a huge
-# book stays a short task (heartbeats, redelivery after a crash).
-RANGES_PER_BOOK = 6
-MIN_RANGE_PAGES = 16
-MAX_RANGE_PAGES = 64
 EMBED_BATCH = 64
 # Cancellation and liveness are checked this often while extracting text.
 CHECK_EVERY_PAGES = 8
+# A step held at a hold point (tests) looks for its marker this often.
+HOLD_POLL_SECONDS = 0.05
 
 
-def range_target_pages(page_count: int) -> int:
-    return min(max(-(-page_count // RANGES_PER_BOOK), MIN_RANGE_PAGES), MAX_RANGE_PAGES)
+class HoldPoints:
+    """Named points where a test can hold one book's job, to act on it mid-book deterministically.
 
+    Only when a folder is configured (INGEST_HOLD_DIR, tests only): while the file
+    `<folder>/<content_sha256>.<point>` exists, a step of that book's job that reaches `point` waits,
+    announcing itself with `<that file>.<pid>.waiting` until it moves on.
+    """
 
-class Dispatcher(Protocol):
-    def prepare(self, job_id: uuid.UUID) -> None: ...
+    # After a page range's result is committed, before the step ends.
+    RANGE_DONE = "range-done"
 
-    def process_range(self, job_id: uuid.UUID, first_page: int, last_page: int) -> None: ...
+    def __init__(self, folder: Path | None) -> None:
+        self._folder = folder
 
-    def finalize(self, job_id: uuid.UUID) -> None: ...
-
-
-class Embedder(Protocol):
-    model_name: str
-    dimension: int
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def wait(self, point: str, content_sha256: str) -> None:
+        if self._folder is None:
+            return
+        marker = self._folder / f"{content_sha256}.{point}"
+        if not marker.exists():
+            return
+        waiting = marker.with_name(f"{marker.name}.{os.getpid()}.waiting")
+        waiting.touch()
+        try:
+            log.info("holding at %s while %s exists", point, marker)
+            while marker.exists():
+                time.sleep(HOLD_POLL_SECONDS)
+        finally:
+            waiting.unlink(missing_ok=True)
 
 
 class Pipeline:
@@ -84,38 +88,34 @@ class Pipeline:
         embedder: Embedder,
         dispatcher: Dispatcher,
         worker_name: str,
+        holds: HoldPoints | None = None,
     ) -> None:
         self.pool = pool
         self.storage = storage
         self.embedder = embedder
         self.dispatcher = dispatcher
         self.worker_name = worker_name
+        self.holds = holds or HoldPoints(None)
 
     # --- steps ---------------------------------------------------------------------------------
 
     def prepare(self, job_id: uuid.UUID) -> None:
         with self.pool.connection() as conn:
-            job = store.get_job(conn, job_id)
+            job = repository.get_job(conn, job_id)
             if job is None or job.state.is_terminal:
                 return
-            store.start_job(conn, job_id, Stage.PARSING, self.worker_name)
-            plan = store.get_plan(conn, job_id)
+            repository.start_job(conn, job_id, Stage.PARSING, self.worker_name)
+            plan = repository.get_plan(conn, job_id)
         if plan is None:
             with self.storage.local_copy(job.storage_key) as path, open_pdf(path) as document:
                 page_count = len(document)
-                entries = read_outline(document)
-                if entries:
-                    first_start = next((e.page_index for e in entries if e.page_index is not None), 0)
-                    front_matter = any(page_text(document, page) for page in range(1, first_start + 1))
-                    nodes = nodes_from_outline(entries, page_count, front_matter=front_matter)
-                else:
-                    nodes = page_range_nodes(page_count)
+                nodes = structure_nodes(document)
             ranges = plan_page_ranges(nodes, page_count, range_target_pages(page_count))
             with self.pool.connection() as conn:
                 self._check_in_flight(conn, job_id)
-                store.save_plan(conn, job_id, {"nodes": nodes_to_json(nodes)}, page_count, ranges)
+                repository.save_plan(conn, job_id, nodes, page_count, ranges)
         with self.pool.connection() as conn:
-            pending = store.pending_ranges(conn, job_id)
+            pending = repository.pending_ranges(conn, job_id)
         log.info("job %s: dispatching %d page range(s)", job_id, len(pending))
         for first, last in pending:
             self.dispatcher.process_range(job_id, first, last)
@@ -124,16 +124,16 @@ class Pipeline:
 
     def process_range(self, job_id: uuid.UUID, first_page: int, last_page: int) -> None:
         with self.pool.connection() as conn:
-            job = store.get_job(conn, job_id)
+            job = repository.get_job(conn, job_id)
             if job is None or job.state.is_terminal:
                 return
-            if not store.claim_range(conn, job_id, first_page, self.worker_name, Stage.PARSING):
+            if not repository.claim_range(conn, job_id, first_page, self.worker_name, Stage.PARSING):
                 # Done by an earlier delivery; make sure the join was not lost with a dead worker.
-                remaining = len(store.pending_ranges(conn, job_id))
+                remaining = len(repository.pending_ranges(conn, job_id))
                 if remaining == 0:
                     self.dispatcher.finalize(job_id)
                 return
-            nodes = nodes_from_json(store.get_plan(conn, job_id)["nodes"])
+            nodes = self._planned_nodes(conn, job_id)
         start_pages = {node.first_page for node in nodes}
         segments: list[Segment] = []
         runs_onto: dict[int, int] = {}
@@ -149,38 +149,34 @@ class Pipeline:
                 segments.extend(page_segments)
         atoms = atoms_from_segments(segments)
         with self.pool.connection() as conn:
-            store.set_stage(conn, job_id, Stage.EMBEDDING, self.worker_name)
+            repository.set_stage(conn, job_id, Stage.EMBEDDING, self.worker_name)
         vectors = self._embed(job_id, [atom.text for atom in atoms])
         with self.pool.connection() as conn:
             self._check_in_flight(conn, job_id)
-            remaining = store.complete_range(
-                conn,
-                job_id,
-                first_page,
-                [[a.node_key, a.page_number, a.text] for a in atoms],
-                vectors.astype(np.float32).tobytes(),
-                runs_onto,
+            remaining = repository.complete_range(
+                conn, job_id, first_page, atoms, vectors.astype(np.float32).tobytes(), runs_onto
             )
+        self.holds.wait(HoldPoints.RANGE_DONE, job.content_sha256)
         if remaining == 0:
             self.dispatcher.finalize(job_id)
 
     def finalize(self, job_id: uuid.UUID) -> None:
         with self.pool.connection() as conn:
-            job = store.get_job(conn, job_id)
-            if job is None or job.state.is_terminal or store.pending_ranges(conn, job_id):
+            job = repository.get_job(conn, job_id)
+            if job is None or job.state.is_terminal or repository.pending_ranges(conn, job_id):
                 return
-            store.set_stage(conn, job_id, Stage.LOADING, self.worker_name)
+            repository.set_stage(conn, job_id, Stage.LOADING, self.worker_name)
         with self.pool.connection() as conn, conn.transaction():
             # The row lock orders us with CancelIngestJob: whoever comes second sees the other's result.
-            job = store.get_job(conn, job_id, for_update=True)
-            if job is None or job.state is not JobState.RUNNING or store.pending_ranges(conn, job_id):
+            job = repository.get_job(conn, job_id, for_update=True)
+            if job is None or job.state is not JobState.RUNNING or repository.pending_ranges(conn, job_id):
                 return
-            nodes = nodes_from_json(store.get_plan(conn, job_id)["nodes"])
+            nodes = self._planned_nodes(conn, job_id)
             atoms: list[AtomDraft] = []
             blocks: list[np.ndarray] = []
             runs_onto: dict[int, int] = {}
-            for result in store.range_results(conn, job_id):
-                atoms.extend(AtomDraft(int(k), int(p), str(t)) for k, p, t in result.atoms)
+            for result in repository.range_results(conn, job_id):
+                atoms.extend(result.atoms)
                 blocks.append(np.frombuffer(result.embeddings, dtype=np.float32).reshape(len(result.atoms), -1)
                               if result.atoms else np.zeros((0, self.embedder.dimension), np.float32))
                 runs_onto.update(result.runs_onto)
@@ -194,10 +190,7 @@ class Pipeline:
                 )
             embeddings = np.concatenate(blocks) if blocks else np.zeros((0, self.embedder.dimension))
             book = ParsedBook(
-                title=job.title,
-                authors=job.authors,
-                subject=job.subject,
-                grade_level=job.grade_level,
+                **job.metadata(),
                 page_count=job.pages_total,
                 content_sha256=job.content_sha256,
                 nodes=list(nodes),
@@ -213,24 +206,34 @@ class Pipeline:
                     FailureReason.INTERNAL,
                     f"the library already has this file as book {duplicate.existing_book_id}; use that book",
                 ) from duplicate
-            store.mark_succeeded(conn, job_id, len(atoms))
+            except InvalidArgument as refused:  # a parsing bug: retrying cannot help
+                raise IngestFailed(
+                    FailureReason.INTERNAL, f"the library refused the parsed book ({refused.message}); report it"
+                ) from refused
+            repository.mark_succeeded(conn, job_id, len(atoms))
         log.info("job %s: book %s loaded with %d passages", job_id, job.book_id, len(atoms))
 
     # --- failure and helpers -------------------------------------------------------------------
 
     def fail(self, job_id: uuid.UUID, reason: FailureReason, message: str) -> None:
         with self.pool.connection() as conn:
-            if store.mark_failed(conn, job_id, reason, message):
+            if repository.mark_failed(conn, job_id, reason, message):
                 log.warning("job %s failed (%s): %s", job_id, reason.value, message)
 
+    def _planned_nodes(self, conn: Connection[Any], job_id: uuid.UUID) -> list[ParsedNode]:
+        nodes = repository.get_plan(conn, job_id)
+        if nodes is None:
+            raise RuntimeError(f"job {job_id} has page ranges but no plan")
+        return nodes
+
     def _check_in_flight(self, conn: Connection[Any], job_id: uuid.UUID) -> None:
-        state = store.get_state(conn, job_id)
+        state = repository.get_state(conn, job_id)
         if state is None or state.is_terminal:
             raise JobCancelled(str(job_id))
 
     def _beat(self, job_id: uuid.UUID) -> None:
         with self.pool.connection() as conn:
-            state = store.heartbeat(conn, job_id)
+            state = repository.heartbeat(conn, job_id)
         if state is None or state.is_terminal:
             raise JobCancelled(str(job_id))
 

@@ -119,14 +119,12 @@ class GcsUpload:
         if self._done:
             return
         self._done = True
-        # BlobWriter.close() (also called when it is garbage-collected) would finish the upload:
-        # drop its buffer first so it never does, then cancel the resumable session if one started.
-        self._writer._buffer.close()
-        session = getattr(self._writer, "_upload_and_transport", None)
-        if session is not None:
-            upload, transport = session
-            with contextlib.suppress(Exception):
-                transport.delete(upload.resumable_url, timeout=10)
+        # The client library has no public way to cancel a resumable upload, and its writer finishes
+        # the upload when closed (or garbage-collected): close it (at most one buffered chunk more is
+        # sent) and delete the temporary object. If closing fails, the unfinished session never
+        # becomes an object (GCS drops it after a week).
+        with contextlib.suppress(Exception):
+            self._writer.close()
         _delete_blob(self._tmp_blob)
 
 

@@ -1,9 +1,13 @@
 """The Celery application of the ingest pipeline (`celery -A ingest_svc.worker worker`).
 
 Tasks are acknowledged late and rejected (requeued) when their worker process dies, and every task
-is idempotent, so a redelivered message is harmless. Recovery does not wait for Redis' visibility
-timeout: when a worker starts it re-enqueues the jobs its previous incarnation held, and every
-worker periodically re-enqueues in-flight jobs whose heartbeat went stale.
+is idempotent, so a redelivered message is harmless. Retries are declarative (PipelineTask): a
+transient error (database, storage, embedding API) is retried with exponential backoff; a
+deterministic one (a file that cannot be read, a book already in the library, an inconsistent parsed
+book, a cancelled job) is not, and a job whose step failed for good is marked FAILED in `on_failure`.
+Recovery does not wait for Redis' visibility timeout: when a worker starts it re-enqueues the jobs
+its previous incarnation held, and every worker periodically re-enqueues in-flight jobs whose
+heartbeat went stale.
 """
 
 from __future__ import annotations
@@ -12,19 +16,24 @@ import logging
 import os
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
+import psycopg
 from celery import Celery, Task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 # The pipeline's modules (numpy, pypdfium2, psycopg, the embedders; about 0.25 s of imports) load
 # here, in the parent, so forked worker processes start with them instead of paying on their first task.
 from common.db import content_pool
+from common.errors import InvalidArgument
 from common.settings import get_settings
+from content_svc.contract import DuplicateBook, Embedder
 from content_svc.embedding import embedder_from_settings
-from ingest_svc.domain.jobs import FailureReason, IngestFailed, JobCancelled
-from ingest_svc.pipeline import Pipeline
-from ingest_svc.storage import storage_from_settings
+from ingest_svc import repository
+from ingest_svc.pipeline import HoldPoints, Pipeline
+from ingest_svc.rules.jobs import FailureReason, IngestFailed, JobCancelled
+from ingest_svc.storage import ObjectStorage, storage_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +93,12 @@ def revoke_job_tasks(job_id: uuid.UUID, first_pages: list[int]) -> None:
 
 # --- per-process resources (created after the prefork fork) ---------------------------------------
 
-_resources: dict[int, Any] = {}
+_Resources = tuple[Any, ObjectStorage, Embedder]
+_resources: dict[int, _Resources] = {}
 _resources_lock = threading.Lock()
 
 
-def _process_resources() -> tuple[Any, Any, Any]:
+def _process_resources() -> _Resources:
     """This process' pool, storage and embedder, created on first use (never inherited across a fork)."""
     pid = os.getpid()
     with _resources_lock:
@@ -99,13 +109,13 @@ def _process_resources() -> tuple[Any, Any, Any]:
                 storage_from_settings(settings),
                 embedder_from_settings(settings),
             )
-        resources: tuple[Any, Any, Any] = _resources[pid]
-    return resources
+        return _resources[pid]
 
 
-def _pipeline(worker_name: str) -> Any:
+def _pipeline(worker_name: str) -> Pipeline:
     pool, storage, embedder = _process_resources()
-    return Pipeline(pool, storage, embedder, CeleryDispatcher(), worker_name)
+    holds = HoldPoints(Path(settings.ingest_hold_dir) if settings.ingest_hold_dir else None)
+    return Pipeline(pool, storage, embedder, CeleryDispatcher(), worker_name, holds)
 
 
 def _warm_up() -> None:
@@ -123,36 +133,46 @@ def _on_worker_process_init(**_kwargs: Any) -> None:
     threading.Thread(target=_warm_up, name="ingest-warm-up", daemon=True).start()
 
 
-def _run(task: Task, job_id: str, step: str, *args: Any) -> None:
-    pipeline = _pipeline(task.request.hostname or "worker")
-    job = uuid.UUID(job_id)
-    try:
-        getattr(pipeline, step)(job, *args)
-    except JobCancelled:
-        log.info("job %s: %s stopped, the job ended (cancelled?)", job_id, step)
-    except IngestFailed as failure:
-        pipeline.fail(job, failure.reason, failure.message)
-    except Exception as error:
-        if task.request.retries < MAX_RETRIES:
-            log.warning("job %s: %s failed (%s), retrying", job_id, step, error)
-            raise task.retry(exc=error, countdown=2 ** task.request.retries) from error
-        log.exception("job %s: %s failed for good", job_id, step)
-        pipeline.fail(job, FailureReason.INTERNAL, f"internal error while ingesting ({error}); retry the upload")
+class PipelineTask(Task):  # type: ignore[misc]
+    """A pipeline step: retried on transient errors, never on deterministic ones; FAILED when it gives up."""
+
+    autoretry_for = (Exception,)
+    # Retrying these cannot help: the file is unreadable, the book is already in the library, the
+    # parsed book is inconsistent, or the job ended (cancelled) under the step.
+    dont_autoretry_for = (IngestFailed, DuplicateBook, InvalidArgument, JobCancelled)
+    # Expected outcomes, not worker errors: logged without a traceback.
+    throws = (IngestFailed, JobCancelled)
+    max_retries = MAX_RETRIES
+    retry_backoff = True  # 1 s, 2 s, 4 s
+    retry_backoff_max = 60
+    retry_jitter = False
+
+    def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   einfo: Any) -> None:
+        job_id = uuid.UUID(args[0])
+        if isinstance(exc, JobCancelled):
+            log.info("job %s: %s stopped, the job ended (cancelled?)", job_id, self.name)
+            return
+        if isinstance(exc, IngestFailed):
+            reason, message = exc.reason, exc.message
+        else:
+            reason, message = FailureReason.INTERNAL, f"internal error while ingesting ({exc}); retry the upload"
+        _pipeline(self.request.hostname or "worker").fail(job_id, reason, message)
 
 
-@app.task(name=PREPARE, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+@app.task(name=PREPARE, bind=True, base=PipelineTask)  # type: ignore[untyped-decorator]
 def prepare(self: Task, job_id: str) -> None:
-    _run(self, job_id, "prepare")
+    _pipeline(self.request.hostname or "worker").prepare(uuid.UUID(job_id))
 
 
-@app.task(name=PROCESS_RANGE, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+@app.task(name=PROCESS_RANGE, bind=True, base=PipelineTask)  # type: ignore[untyped-decorator]
 def process_range(self: Task, job_id: str, first_page: int, last_page: int) -> None:
-    _run(self, job_id, "process_range", first_page, last_page)
+    _pipeline(self.request.hostname or "worker").process_range(uuid.UUID(job_id), first_page, last_page)
 
 
-@app.task(name=FINALIZE, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+@app.task(name=FINALIZE, bind=True, base=PipelineTask)  # type: ignore[untyped-decorator]
 def finalize(self: Task, job_id: str) -> None:
-    _run(self, job_id, "finalize")
+    _pipeline(self.request.hostname or "worker").finalize(uuid.UUID(job_id))
 
 
 @app.task(name="ingest.ping")  # type: ignore[untyped-decorator]
@@ -167,12 +187,8 @@ _stop_sweeps = threading.Event()
 
 def recover_orphans(worker_name: str, *, include_own: bool) -> list[uuid.UUID]:
     """Re-enqueue in-flight jobs that lost their worker; returns their ids."""
-    import psycopg
-
-    from ingest_svc import store
-
     with psycopg.connect(settings.content_conninfo(), autocommit=True) as conn:
-        orphans = store.orphaned_jobs(conn, worker_name if include_own else None, STALE_AFTER_SECONDS)
+        orphans = repository.orphaned_jobs(conn, worker_name if include_own else None, STALE_AFTER_SECONDS)
     dispatcher = CeleryDispatcher()
     for job_id in orphans:
         log.warning("job %s: re-enqueued (its worker is gone or silent)", job_id)

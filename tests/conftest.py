@@ -34,7 +34,10 @@ def running_stack(prefix: str) -> Iterator[Stack]:
     # prunes old numbered folders, which would cut off (or delete) this session's Postgres cluster.
     data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     # Small pools keep many concurrent sessions (and the many-books tests) within max_connections.
-    extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2"}
+    # INGEST_HOLD_DIR: where ingest tests hold a job mid-book (tests/ingest/helpers.py, HeldJob).
+    holds = data_dir / "holds"
+    holds.mkdir()
+    extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds)}
     the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=False,
                       extra_env=extra_env)
     try:

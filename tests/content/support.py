@@ -1,4 +1,4 @@
-"""Helpers for the content tests: synthetic books written with the real loader."""
+"""Helpers for the content tests: synthetic books written with the real writer (content_svc.writer)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from content_svc.embedding import Embedder, HashingEmbedder
-from content_svc.loader import ParsedAtom, ParsedBook, ParsedNode, atom_uuid, load_book, node_uuid
+from content_svc.contract import Embedder, ParsedAtom, ParsedBook, ParsedNode
+from content_svc.embedding import HashingEmbedder
+from content_svc.rules.library import atom_uuid, node_uuid
+from content_svc.writer import load_book
 
 EMBEDDER = HashingEmbedder(384)  # what the stack's content service uses by default
 

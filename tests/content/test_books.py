@@ -1,4 +1,4 @@
-"""Books: list pagination, get, delete (admin), loader idempotency and de-duplication."""
+"""Books: list pagination, get, delete (admin); the writer's idempotency, de-duplication and transactions."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import grpc
 import psycopg
 import pytest
 
+from common.errors import InvalidArgument
 from common.status import status_code
-from content_svc.loader import DuplicateBook, load_book
+from content_svc.contract import DuplicateBook
+from content_svc.writer import find_book_by_hash, load_book
 from teaching.content.v1 import content_service_pb2 as pb
-from tests.content.support import EMBEDDER, bad_request_fields, expect_error, load, textbook_parsed
+from tests.content.support import EMBEDDER, bad_request_fields, expect_error, load, textbook_parsed, unique_sha
 
 
 def _all_books(content_stub, metadata, page_size: int) -> list[pb.Book]:
@@ -42,18 +44,32 @@ def test_list_books_pagination_round_trip(conninfo, content_stub, teacher):
     assert mine == [str(b) for b in reversed(loaded)]
 
 
-def test_tampered_or_foreign_page_tokens_are_rejected(conninfo, content_stub, teacher):
+def _tampered(token: str) -> str:
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[-3] ^= 0x01
+    return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("spoil", [
+    pytest.param(_tampered, id="one-bit-flipped"),
+    pytest.param(lambda token: "garbage!", id="garbage"),
+    pytest.param(lambda token: token[:-4], id="truncated"),
+])
+def test_tampered_page_tokens_are_rejected(conninfo, content_stub, teacher, spoil):
     load(conninfo, textbook_parsed("Token A"))
     load(conninfo, textbook_parsed("Token B"))
     token = content_stub.ListBooks(pb.ListBooksRequest(page_size=1), metadata=teacher).next_page_token
     assert token
-    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    raw[-3] ^= 0x01
-    tampered = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
-    for bad in (tampered, "garbage!", token[:-4]):
-        error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.ListBooks,
-                             pb.ListBooksRequest(page_size=1, page_token=bad), metadata=teacher)
-        assert "page_token" in bad_request_fields(error)
+    error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.ListBooks,
+                         pb.ListBooksRequest(page_size=1, page_token=spoil(token)), metadata=teacher)
+    assert "page_token" in bad_request_fields(error)
+
+
+def test_foreign_page_tokens_and_bad_page_sizes_are_rejected(conninfo, content_stub, teacher):
+    load(conninfo, textbook_parsed("Token C"))
+    load(conninfo, textbook_parsed("Token D"))
+    token = content_stub.ListBooks(pb.ListBooksRequest(page_size=1), metadata=teacher).next_page_token
+    assert token
     # A books token is no good for listing strategies.
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.ListPedagogyStrategies,
                          pb.ListPedagogyStrategiesRequest(page_token=token), metadata=teacher)
@@ -91,6 +107,21 @@ def test_loader_is_idempotent_and_refuses_duplicate_files(conninfo, content_stub
             load_book(conn, uuid.uuid4(), parsed, EMBEDDER.embed([a.text for a in parsed.atoms]), EMBEDDER)
         assert info.value.existing_book_id == book_id
         assert status_code(info.value) == grpc.StatusCode.ALREADY_EXISTS
+        assert find_book_by_hash(conn, parsed.content_sha256) == book_id
+        assert find_book_by_hash(conn, unique_sha()) is None
+
+
+def test_load_commits_with_the_callers_transaction(conninfo):
+    """Ingest loads a book and marks its job done in one transaction: a rollback takes the book with it."""
+    parsed = textbook_parsed("Rolled back")
+    book_id = uuid.uuid4()
+    with psycopg.connect(conninfo) as conn:
+        with conn.transaction():  # psycopg.Rollback below rolls it back and is swallowed by it
+            load_book(conn, book_id, parsed, EMBEDDER.embed([a.text for a in parsed.atoms]), EMBEDDER)
+            assert find_book_by_hash(conn, parsed.content_sha256) == book_id
+            raise psycopg.Rollback()
+        assert find_book_by_hash(conn, parsed.content_sha256) is None
+        assert conn.execute("SELECT count(*) FROM books WHERE book_id = %s", (book_id,)).fetchone() == (0,)
 
 
 def test_failed_load_leaves_nothing_behind(conninfo, content_stub, teacher):
@@ -99,7 +130,7 @@ def test_failed_load_leaves_nothing_behind(conninfo, content_stub, teacher):
     with psycopg.connect(conninfo) as conn:
         vectors = EMBEDDER.embed([a.text for a in parsed.atoms])
         vectors[0, 0] = float("nan")
-        with pytest.raises(Exception, match="NaN"):
+        with pytest.raises(InvalidArgument, match="NaN"):
             load_book(conn, book_id, parsed, vectors, EMBEDDER)
         assert conn.execute("SELECT count(*) FROM books WHERE book_id = %s", (book_id,)).fetchone() == (0,)
     # Nothing half-written blocks a correct load of the same book afterwards.

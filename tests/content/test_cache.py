@@ -1,5 +1,5 @@
 """The Redis read cache changes nothing but speed: same answers with it on or off, and writes are
-visible at once. Runs the domain service in-process against the stack's real Postgres and Redis."""
+visible at once. Runs the use cases in-process against the stack's real Postgres and Redis."""
 
 from __future__ import annotations
 
@@ -12,21 +12,22 @@ import redis
 from common.auth import Identity
 from common.db import content_pool
 from common.pagination import PageTokens
-from content_svc import store
 from content_svc.cache import ReadCache
-from content_svc.domain.service import ContentService
-from content_svc.domain.types import Scope, StrategyFields
+from content_svc.quality import QualityCase, quality_table
+from content_svc.repository import configure_connection
+from content_svc.rules.types import Scope, SearchMode, StrategyFields
+from content_svc.usecases import ContentUseCases
 from tests.content.support import EMBEDDER
 
 
 @pytest.fixture(scope="module")
-def services(stack) -> Iterator[tuple[ContentService, ContentService]]:
-    pool = content_pool(stack.settings, name="content-cache-test", configure=store.configure_connection)
+def services(stack) -> Iterator[tuple[ContentUseCases, ContentUseCases]]:
+    pool = content_pool(stack.settings, name="content-cache-test", configure=configure_connection)
     tokens = PageTokens(stack.settings.page_token_secret.get_secret_value().encode())
     cached = ReadCache(stack.settings.model_copy(update={"cache_enabled": True}))
     uncached = ReadCache(stack.settings.model_copy(update={"cache_enabled": False}))
     try:
-        yield (ContentService(pool, EMBEDDER, cached, tokens), ContentService(pool, EMBEDDER, uncached, tokens))
+        yield (ContentUseCases(pool, EMBEDDER, cached, tokens), ContentUseCases(pool, EMBEDDER, uncached, tokens))
     finally:
         cached.close()
         pool.close()
@@ -51,7 +52,7 @@ def test_answers_are_identical_with_cache_on_and_off(stack, services, textbook):
                 )
     client = redis.Redis.from_url(stack.settings.redis_url)
     try:
-        assert any(client.scan_iter(match="content:v1:*", count=1000)), "the cache was never written"
+        assert any(client.scan_iter(match="content:v2:*", count=1000)), "the cache was never written"
     finally:
         client.close()
 
@@ -66,9 +67,6 @@ def test_answers_are_identical_with_cache_on_and_off(stack, services, textbook):
 
 
 def test_quality_helper_measures_hit_at_1(services, textbook):
-    from content_svc.domain.types import SearchMode
-    from content_svc.quality import QualityCase, quality_table
-
     on, _ = services
     cases = [
         QualityCase("lipid bilayer membrane", frozenset({uuid.UUID(textbook.node_id(12))})),

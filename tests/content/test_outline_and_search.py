@@ -8,8 +8,9 @@ from typing import Any, cast
 import grpc
 import pytest
 
+from content_svc.contract import ParsedAtom, ParsedBook, ParsedNode
 from content_svc.embedding import HashingEmbedder
-from content_svc.loader import ParsedAtom, ParsedBook, ParsedNode, node_uuid
+from content_svc.rules.library import node_uuid
 from teaching.content.v1 import content_service_pb2 as pb
 from tests.content.support import Textbook, bad_request_fields, expect_error, load, unique_sha
 
@@ -141,22 +142,27 @@ def _one_node_book(texts: list[str], title: str = "One node") -> ParsedBook:
     )
 
 
-def test_search_input_errors_name_the_field(content_stub, teacher, textbook: Textbook):
-    book_id = str(textbook.book_id)
-    cases = [
-        (pb.SearchContentRequest(book_ids=[book_id]), "query"),
-        (pb.SearchContentRequest(query="cells"), "book_ids"),
-        (pb.SearchContentRequest(query="cells", book_ids=["not-a-uuid"]), "book_ids[0]"),
-        (pb.SearchContentRequest(query="cells", book_ids=[book_id], top_k=101), "top_k"),
-        (pb.SearchContentRequest(query="cells", book_ids=[book_id], top_k=-1), "top_k"),
-        (pb.SearchContentRequest(query_vector=[0.1] * 5, book_ids=[book_id]), "query_vector"),
-        (pb.SearchContentRequest(query="cells", book_ids=[book_id], node_id="nope"), "node_id"),
-        (pb.SearchContentRequest(query_vector=[0.1] * 384, book_ids=[book_id], mode=pb.SEARCH_MODE_TEXT), "query"),
-        (pb.SearchContentRequest(query="cells", book_ids=[book_id], mode=cast(Any, 7)), "mode"),
-    ]
-    for request, field in cases:
-        error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.SearchContent, request, metadata=teacher)
-        assert field in bad_request_fields(error), (request, bad_request_fields(error))
+# Each case: the request's fields (book_ids=["BOOK"] stands for the textbook's id) and the field named.
+SEARCH_INPUT_ERRORS = [
+    pytest.param({"book_ids": ["BOOK"]}, "query", id="no-query"),
+    pytest.param({"query": "cells"}, "book_ids", id="no-books"),
+    pytest.param({"query": "cells", "book_ids": ["not-a-uuid"]}, "book_ids[0]", id="book-id-not-uuid"),
+    pytest.param({"query": "cells", "book_ids": ["BOOK"], "top_k": 101}, "top_k", id="top-k-too-large"),
+    pytest.param({"query": "cells", "book_ids": ["BOOK"], "top_k": -1}, "top_k", id="top-k-negative"),
+    pytest.param({"query_vector": [0.1] * 5, "book_ids": ["BOOK"]}, "query_vector", id="vector-wrong-dimension"),
+    pytest.param({"query": "cells", "book_ids": ["BOOK"], "node_id": "nope"}, "node_id", id="node-id-not-uuid"),
+    pytest.param({"query_vector": [0.1] * 384, "book_ids": ["BOOK"], "mode": pb.SEARCH_MODE_TEXT}, "query",
+                 id="text-mode-without-text"),
+    pytest.param({"query": "cells", "book_ids": ["BOOK"], "mode": cast(Any, 7)}, "mode", id="unknown-mode"),
+]
+
+
+@pytest.mark.parametrize(("fields", "field"), SEARCH_INPUT_ERRORS)
+def test_search_input_errors_name_the_field(content_stub, teacher, textbook: Textbook, fields, field):
+    book_ids = [str(textbook.book_id) if b == "BOOK" else b for b in fields.get("book_ids", [])]
+    request = pb.SearchContentRequest(**{**fields, "book_ids": book_ids})
+    error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.SearchContent, request, metadata=teacher)
+    assert field in bad_request_fields(error), bad_request_fields(error)
 
 
 def test_unknown_ids_are_not_found(content_stub, teacher, textbook: Textbook):

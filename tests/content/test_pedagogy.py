@@ -6,6 +6,7 @@ import uuid
 from typing import Any, cast
 
 import grpc
+import pytest
 from google.protobuf import field_mask_pb2
 
 from teaching.content.v1 import content_service_pb2 as pb
@@ -153,34 +154,50 @@ def test_strategy_pagination_round_trip(content_stub, teacher):
     assert [s.name for s in private] == [f"Mine {i:02d}" for i in range(7)]
 
 
-def test_strategy_input_errors(content_stub, teacher):
-    cases = [
-        (pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="  ")), "strategy.name"),
-        (pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="x" * 201)), "strategy.name"),
-        (pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="ok", tags=[""])), "strategy.tags"),
-        (pb.CreatePedagogyStrategyRequest(), "strategy"),
-        (pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="ok", scope=cast(Any, 9))),
-         "strategy.scope"),
-    ]
-    for request, field in cases:
-        error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.CreatePedagogyStrategy, request,
-                             metadata=teacher)
-        assert field in bad_request_fields(error)
+@pytest.mark.parametrize(("request_", "field"), [
+    pytest.param(pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="  ")), "strategy.name",
+                 id="blank-name"),
+    pytest.param(pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="x" * 201)), "strategy.name",
+                 id="long-name"),
+    pytest.param(pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="ok", tags=[""])),
+                 "strategy.tags", id="empty-tag"),
+    pytest.param(pb.CreatePedagogyStrategyRequest(), "strategy", id="no-strategy"),
+    pytest.param(pb.CreatePedagogyStrategyRequest(strategy=pb.PedagogyStrategy(name="ok", scope=cast(Any, 9))),
+                 "strategy.scope", id="unknown-scope"),
+])
+def test_create_input_errors(content_stub, teacher, request_, field):
+    error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.CreatePedagogyStrategy, request_,
+                         metadata=teacher)
+    assert field in bad_request_fields(error)
+
+
+@pytest.mark.parametrize("paths", [pytest.param([], id="empty-mask"), pytest.param(["owner_id"], id="owner-id"),
+                                   pytest.param(["scope"], id="scope")])
+def test_update_mask_errors(content_stub, teacher, paths):
     created = _create(content_stub, teacher, "Valid")
-    for paths, field in (([], "update_mask"), (["owner_id"], "update_mask"), (["scope"], "update_mask")):
-        error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.UpdatePedagogyStrategy,
-                             pb.UpdatePedagogyStrategyRequest(
-                                 strategy=pb.PedagogyStrategy(strategy_id=created.strategy_id, name="n"),
-                                 update_mask=field_mask_pb2.FieldMask(paths=paths)),
-                             metadata=teacher)
-        assert field in bad_request_fields(error)
-    checks: list[tuple[Any, Any, str]] = [
-        (content_stub.GetPedagogyStrategy, pb.GetPedagogyStrategyRequest(strategy_id="abc"), "strategy_id"),
-        (content_stub.DeletePedagogyStrategy, pb.DeletePedagogyStrategyRequest(), "strategy_id"),
-        (content_stub.ListPedagogyStrategies, pb.ListPedagogyStrategiesRequest(scope=cast(Any, 5)), "scope"),
-    ]
-    for call, request, field in checks:
-        error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, call, request, metadata=teacher)
-        assert field in bad_request_fields(error)
+    error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.UpdatePedagogyStrategy,
+                         pb.UpdatePedagogyStrategyRequest(
+                             strategy=pb.PedagogyStrategy(strategy_id=created.strategy_id, name="n"),
+                             update_mask=field_mask_pb2.FieldMask(paths=paths)),
+                         metadata=teacher)
+    assert "update_mask" in bad_request_fields(error)
+    unchanged = content_stub.GetPedagogyStrategy(pb.GetPedagogyStrategyRequest(strategy_id=created.strategy_id),
+                                                 metadata=teacher).strategy
+    assert unchanged == created
+
+
+@pytest.mark.parametrize(("method", "request_", "field"), [
+    pytest.param("GetPedagogyStrategy", pb.GetPedagogyStrategyRequest(strategy_id="abc"), "strategy_id",
+                 id="get-bad-id"),
+    pytest.param("DeletePedagogyStrategy", pb.DeletePedagogyStrategyRequest(), "strategy_id", id="delete-no-id"),
+    pytest.param("ListPedagogyStrategies", pb.ListPedagogyStrategiesRequest(scope=cast(Any, 5)), "scope",
+                 id="list-unknown-scope"),
+])
+def test_read_and_delete_input_errors(content_stub, teacher, method, request_, field):
+    error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, getattr(content_stub, method), request_, metadata=teacher)
+    assert field in bad_request_fields(error)
+
+
+def test_unknown_strategy_is_not_found(content_stub, teacher):
     expect_error(grpc.StatusCode.NOT_FOUND, content_stub.GetPedagogyStrategy,
                  pb.GetPedagogyStrategyRequest(strategy_id=str(uuid.uuid4())), metadata=teacher)

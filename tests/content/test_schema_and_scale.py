@@ -8,8 +8,8 @@ import numpy
 import psycopg
 from pgvector.psycopg import register_vector
 
-from content_svc import store
-from content_svc.loader import ParsedAtom, ParsedBook, ParsedNode
+from content_svc.contract import ParsedAtom, ParsedBook, ParsedNode
+from content_svc.repository.library import partition_names
 from teaching.content.v1 import content_service_pb2 as pb
 from tests.content.support import EMBEDDER, load, unique_sha
 
@@ -89,7 +89,7 @@ def test_search_restricted_to_one_book_among_100_is_complete(conninfo, content_s
                 ORDER BY embedding::vector({dimension}) <=> %s LIMIT 10""",
             (probe_id, rng.standard_normal(dimension).astype(numpy.float32)),
         ))
-    assert f"{store.partition_names(probe_id)[1]}_hnsw" in plan, plan
+    assert f"{partition_names(probe_id)[1]}_hnsw" in plan, plan
 
     recalls = []
     for book_id, vectors in books[::5]:

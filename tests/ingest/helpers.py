@@ -1,13 +1,16 @@
-"""Shared helpers of the ingest tests: streaming uploads and waiting for jobs."""
+"""Shared helpers of the ingest tests: streaming uploads, waiting for jobs, holding a job mid-book."""
 
 from __future__ import annotations
 
 import hashlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import TracebackType
 
+from devstack import Stack
+from ingest_svc.pipeline import HoldPoints
 from teaching.ingest.v1 import ingest_service_pb2 as pb
 from teaching.ingest.v1 import ingest_service_pb2_grpc
 
@@ -50,3 +53,44 @@ def wait_terminal(stub: ingest_service_pb2_grpc.IngestServiceStub, auth: list[tu
 
 def stored_files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds (generous: never a race)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+class HeldJob:
+    """Holds the ingest job of one file at a hold point of the pipeline (ingest_svc.pipeline.HoldPoints)
+    while the block runs, so a test can act on it mid-book; leaving the block releases it.
+
+    The file is known by its bytes' SHA-256, so the hold is in place before the upload starts.
+    """
+
+    def __init__(self, stack: Stack, data: bytes, point: str = HoldPoints.RANGE_DONE) -> None:
+        self.marker = Path(stack.settings.ingest_hold_dir) / f"{hashlib.sha256(data).hexdigest()}.{point}"
+
+    def waiting(self) -> list[Path]:
+        """The announcements of the steps waiting at the hold point now."""
+        return list(self.marker.parent.glob(f"{self.marker.name}.*.waiting"))
+
+    def wait_until_held(self) -> None:
+        wait_for(lambda: bool(self.waiting()), f"a step to reach {self.marker.name}")
+
+    def release(self) -> None:
+        self.marker.unlink(missing_ok=True)
+
+    def wait_until_moved_on(self) -> None:
+        wait_for(lambda: not self.waiting(), f"the steps held at {self.marker.name} to move on")
+
+    def __enter__(self) -> HeldJob:
+        self.marker.touch()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+        for announcement in self.waiting():  # left by a killed worker process
+            announcement.unlink(missing_ok=True)

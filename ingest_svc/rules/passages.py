@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from content_svc.loader import ParsedNode
+from content_svc.contract import ParsedNode
 
 MIN_CHARS = 800
 MAX_CHARS = 1200

@@ -6,9 +6,11 @@ import datetime as dt
 import enum
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Protocol
 
 from common.errors import InvalidArgument
+from content_svc.contract import BookMetadata
 
 
 class JobState(enum.StrEnum):
@@ -51,22 +53,22 @@ class IngestFailed(Exception):
         self.reason = reason
         self.message = message
 
+    def __reduce__(self) -> tuple[type[IngestFailed], tuple[FailureReason, str]]:
+        # Celery hands on_failure a pickled copy of the exception: keep both fields.
+        return IngestFailed, (self.reason, self.message)
+
 
 class JobCancelled(Exception):
     """The job was cancelled; the running step stops without writing anything more."""
 
 
-@dataclass(frozen=True)
-class Job:
+@dataclass(frozen=True, kw_only=True)
+class Job(BookMetadata):
     job_id: uuid.UUID
     book_id: uuid.UUID
     state: JobState
     stage: Stage
-    title: str
     filename: str
-    authors: list[str]
-    subject: str
-    grade_level: str
     content_sha256: str
     size_bytes: int
     storage_key: str
@@ -87,13 +89,9 @@ MAX_AUTHORS = 50
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclass(frozen=True)
-class UploadMetadata:
-    title: str
+@dataclass(frozen=True, kw_only=True)
+class UploadMetadata(BookMetadata):
     filename: str
-    authors: list[str] = field(default_factory=list)
-    subject: str = ""
-    grade_level: str = ""
     expected_sha256: str = ""
 
     def validated(self) -> UploadMetadata:
@@ -122,11 +120,17 @@ class UploadMetadata:
             problems["metadata.expected_sha256"] = "must be 64 hexadecimal characters"
         if problems:
             raise InvalidArgument(problems)
-        return UploadMetadata(title, filename, authors, self.subject.strip(), self.grade_level.strip(), expected)
+        return UploadMetadata(
+            title=title, filename=filename, authors=authors, subject=self.subject.strip(),
+            grade_level=self.grade_level.strip(), expected_sha256=expected,
+        )
 
 
-def parse_job_id(raw: str, field_name: str = "job_id") -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError as error:
-        raise InvalidArgument({field_name: "must be a UUID"}) from error
+class Dispatcher(Protocol):
+    """Hands a job's steps to the workers (Celery in production; see worker.py)."""
+
+    def prepare(self, job_id: uuid.UUID) -> None: ...
+
+    def process_range(self, job_id: uuid.UUID, first_page: int, last_page: int) -> None: ...
+
+    def finalize(self, job_id: uuid.UUID) -> None: ...

@@ -6,18 +6,14 @@ import datetime
 import enum
 import uuid
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import NamedTuple
 
-T = TypeVar("T")
+from content_svc.contract import BookMetadata
 
 
-@dataclass(frozen=True)
-class Book:
+@dataclass(frozen=True, kw_only=True)
+class Book(BookMetadata):
     book_id: uuid.UUID
-    title: str
-    authors: list[str]
-    subject: str
-    grade_level: str
     page_count: int
     content_sha256: str
     embedding_model: str
@@ -51,6 +47,14 @@ class Atom:
     page_number: int
     ordinal: int
     node_path: list[str] = field(default_factory=list)
+
+
+class Candidate(NamedTuple):
+    """One ranker's answer: an atom and its score (higher is better, comparable within one ranking)."""
+
+    book_id: uuid.UUID
+    atom_id: uuid.UUID
+    score: float
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,3 @@ class StrategyFields:
     description: str = ""
     instructions: str = ""
     tags: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str

@@ -1,16 +1,18 @@
-"""Outline -> structure nodes, page text -> passages, and upload checks: pure functions, real PDFs."""
+"""Ingest rules, pure: outline -> structure nodes, page text -> passages, page ranges, upload checks,
+upload metadata."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-from pathlib import Path
+import pickle
+from collections.abc import Callable
 
 import pytest
 
 from common.errors import InvalidArgument, ResourceExhausted
-from ingest_svc.domain.jobs import FailureReason, IngestFailed, UploadMetadata
-from ingest_svc.domain.passages import (
+from ingest_svc.rules.jobs import FailureReason, IngestFailed, UploadMetadata
+from ingest_svc.rules.passages import (
     MAX_CHARS,
     OVERLAP_CHARS,
     Segment,
@@ -20,15 +22,17 @@ from ingest_svc.domain.passages import (
     normalise_page_text,
     split_page,
 )
-from ingest_svc.domain.structure import (
+from ingest_svc.rules.structure import (
     MAX_OUTLINE_DEPTH,
+    MAX_RANGE_PAGES,
+    MIN_RANGE_PAGES,
     OutlineEntry,
     nodes_from_outline,
     page_range_nodes,
     plan_page_ranges,
+    range_target_pages,
 )
-from ingest_svc.domain.uploads import UploadChecks
-from ingest_svc.pdf import open_pdf, page_text, read_outline
+from ingest_svc.rules.uploads import UploadChecks
 
 
 def test_outline_becomes_tree_with_page_ranges() -> None:
@@ -129,61 +133,45 @@ def test_normalise_joins_hyphenation() -> None:
     assert normalise_page_text("math\x02\r\nematicians\r\nuse\x00it") == "mathematicians\nuse it"
 
 
-def test_upload_checks() -> None:
+PDF_BODY = b"%PDF-1.7\n" + b"x" * 20 + b"\n%%EOF\n"
+
+
+def test_upload_checks_accept_a_whole_pdf_in_chunks() -> None:
     checks = UploadChecks(max_bytes=100, chunk_max_bytes=10)
-    body = b"%PDF-1.7\n" + b"x" * 20 + b"\n%%EOF\n"
-    for start in range(0, len(body), 10):
-        checks.add(body[start : start + 10])
-    assert checks.finish(hashlib.sha256(body).hexdigest()) == hashlib.sha256(body).hexdigest()
-    with pytest.raises(InvalidArgument, match="expected_sha256"):
-        fresh = UploadChecks(max_bytes=100, chunk_max_bytes=100)
-        fresh.add(body)
-        fresh.finish("0" * 64)
-    with pytest.raises(InvalidArgument, match="at most 10 bytes"):
-        UploadChecks(max_bytes=100, chunk_max_bytes=10).add(b"x" * 11)
-    with pytest.raises(ResourceExhausted):
-        big = UploadChecks(max_bytes=15, chunk_max_bytes=10)
-        big.add(b"%PDF-12345")
-        big.add(b"123456")
-    truncated = UploadChecks(max_bytes=100, chunk_max_bytes=100)
-    truncated.add(body[:-8])
-    with pytest.raises(InvalidArgument, match="truncated"):
-        truncated.finish("")
-    not_pdf = UploadChecks(max_bytes=100, chunk_max_bytes=100)
-    not_pdf.add(b"hello world, this is text\n%%EOF")
-    with pytest.raises(InvalidArgument, match="not a PDF"):
-        not_pdf.finish("")
+    for start in range(0, len(PDF_BODY), 10):
+        checks.add(PDF_BODY[start : start + 10])
+    assert checks.finish(hashlib.sha256(PDF_BODY).hexdigest()) == hashlib.sha256(PDF_BODY).hexdigest()
+    assert checks.size == len(PDF_BODY)
+
+
+def _finish(chunks: list[bytes], *, max_bytes: int = 100, chunk_max_bytes: int = 100, expected: str = "") -> str:
+    checks = UploadChecks(max_bytes=max_bytes, chunk_max_bytes=chunk_max_bytes)
+    for chunk in chunks:
+        checks.add(chunk)
+    return checks.finish(expected)
+
+
+@pytest.mark.parametrize(("upload", "error", "words"), [
+    pytest.param(lambda: _finish([PDF_BODY], expected="0" * 64), InvalidArgument, "expected_sha256",
+                 id="sha-mismatch"),
+    pytest.param(lambda: _finish([b"x" * 11], chunk_max_bytes=10), InvalidArgument, "at most 10 bytes",
+                 id="chunk-too-big"),
+    pytest.param(lambda: _finish([b"%PDF-12345", b"123456"], max_bytes=15, chunk_max_bytes=10), ResourceExhausted,
+                 "file too large", id="file-too-big"),
+    pytest.param(lambda: _finish([PDF_BODY[:-8]]), InvalidArgument, "truncated", id="truncated"),
+    pytest.param(lambda: _finish([b"hello world, this is text\n%%EOF"]), InvalidArgument, "not a PDF",
+                 id="not-a-pdf"),
+    pytest.param(lambda: _finish([]), InvalidArgument, "no file content", id="empty"),
+])
+def test_upload_checks_refuse(upload: Callable[[], str], error: type[Exception], words: str) -> None:
+    with pytest.raises(error, match=words):
+        upload()
 
 
 def test_metadata_validation_names_fields() -> None:
     with pytest.raises(InvalidArgument) as raised:
         UploadMetadata(title=" ", filename="", expected_sha256="xyz").validated()
     assert set(raised.value.violations) == {"metadata.title", "metadata.filename", "metadata.expected_sha256"}
-
-
-# --- real PDFs -----------------------------------------------------------------------------------
-
-
-def test_corpus_outlines(corpus: Path) -> None:
-    with open_pdf(corpus / "toc.pdf") as document:
-        entries = read_outline(document)
-        nodes = nodes_from_outline(entries, len(document))
-        segments = [s for page in (1, 2) for s in split_page(nodes, page, page_text(document, page))]
-    assert [n.title for n in nodes][:3] == ["One", "One-A", "One-B"]
-    by_key = {n.key: n.title for n in nodes}
-    owners = {by_key[s.node_key]: s.text for s in segments}
-    assert "One B I." in owners["One-B-I"] and "Three A." in owners["Three-A"]
-    with open_pdf(corpus / "thinkpython2.pdf") as document:
-        entries = read_outline(document)
-    assert len(entries) == 240
-
-
-def test_unreadable_pdfs_fail_with_reasons(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.pdf"
-    broken.write_bytes(b"%PDF-1.4\nnot really a pdf\n%%EOF\n")
-    with pytest.raises(IngestFailed) as raised, open_pdf(broken):
-        pass
-    assert raised.value.reason is FailureReason.CORRUPT
 
 
 def test_nodes_end_on_the_page_where_the_next_starts_mid_page() -> None:
@@ -196,3 +184,18 @@ def test_nodes_end_on_the_page_where_the_next_starts_mid_page() -> None:
     assert [(n.title, n.first_page, n.last_page) for n in extended] == [
         ("Chapter", 1, 4), ("First", 1, 3), ("Second", 3, 4), ("Next chapter", 5, 6)
     ]
+
+
+@pytest.mark.parametrize(("pages", "target"), [
+    pytest.param(10, MIN_RANGE_PAGES, id="small-book-min"),
+    pytest.param(288, 48, id="thinkpython-six-ranges"),
+    pytest.param(5000, MAX_RANGE_PAGES, id="huge-book-max"),
+])
+def test_range_target_pages(pages: int, target: int) -> None:
+    assert range_target_pages(pages) == target
+
+
+def test_ingest_failures_survive_pickling() -> None:
+    # Celery hands on_failure a pickled copy of the exception; the reason must survive it.
+    copy = pickle.loads(pickle.dumps(IngestFailed(FailureReason.NO_TEXT, "no text")))
+    assert isinstance(copy, IngestFailed) and (copy.reason, copy.message) == (FailureReason.NO_TEXT, "no text")

@@ -1,4 +1,5 @@
-"""All SQL of IngestService (ingest_jobs and ingest_job_ranges in db_content), psycopg 3."""
+"""All SQL of IngestService: ingest_jobs and ingest_job_ranges in db_content (psycopg 3; rows mapped
+by column name). Content's own tables are never named here: books go through content_svc.writer."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from psycopg import Connection
-from psycopg.rows import dict_row
+import pydantic
+from psycopg import Connection, Cursor
+from psycopg.rows import class_row, kwargs_row, scalar_row
 from psycopg.types.json import Jsonb
 
-from ingest_svc.domain.jobs import FailureReason, Job, JobState, Stage
+from content_svc.contract import ParsedNode
+from ingest_svc.rules.jobs import FailureReason, Job, JobState, Stage, UploadMetadata
+from ingest_svc.rules.passages import AtomDraft
 
 Conn = Connection[Any]
 
@@ -20,38 +24,18 @@ _JOB_COLUMNS = """job_id, book_id, state, stage, title, filename, authors, subje
     content_sha256, size_bytes, storage_key, pages_total, pages_done, atoms_written, failure_reason,
     error_message, created_by, create_time, update_time, end_time"""
 
-
-def _job(row: dict[str, Any]) -> Job:
-    return Job(
-        job_id=row["job_id"],
-        book_id=row["book_id"],
-        state=JobState(row["state"]),
-        stage=Stage(row["stage"]),
-        title=row["title"],
-        filename=row["filename"],
-        authors=list(row["authors"]),
-        subject=row["subject"],
-        grade_level=row["grade_level"],
-        content_sha256=row["content_sha256"],
-        size_bytes=row["size_bytes"],
-        storage_key=row["storage_key"],
-        pages_total=row["pages_total"],
-        pages_done=row["pages_done"],
-        atoms_written=row["atoms_written"],
-        failure_reason=FailureReason(row["failure_reason"]),
-        error_message=row["error_message"],
-        created_by=row["created_by"],
-        create_time=row["create_time"],
-        update_time=row["update_time"],
-        end_time=row["end_time"],
-    )
+# JSON kept while a job runs: its plan (the structure nodes) and each range's passages and reports.
+_PLAN = pydantic.TypeAdapter(list[ParsedNode])
+_ATOMS = pydantic.TypeAdapter(list[AtomDraft])
+_RUNS_ONTO = pydantic.TypeAdapter(dict[int, int])
 
 
-def _one(conn: Conn, sql: str, params: Sequence[Any] | dict[str, Any]) -> Job | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql, params)  # type: ignore[arg-type]
-        row = cur.fetchone()
-    return _job(row) if row else None
+def _job(*, state: str, stage: str, failure_reason: str, **columns: Any) -> Job:
+    return Job(state=JobState(state), stage=Stage(stage), failure_reason=FailureReason(failure_reason), **columns)
+
+
+def _jobs(conn: Conn) -> Cursor[Job]:
+    return conn.cursor(row_factory=kwargs_row(_job))
 
 
 # --- uploads -----------------------------------------------------------------------------------
@@ -62,57 +46,43 @@ def lock_content_hash(conn: Conn, content_sha256: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 5))", (content_sha256,))
 
 
-def find_ready_book_by_hash(conn: Conn, content_sha256: str) -> uuid.UUID | None:
-    row = conn.execute(
-        "SELECT book_id FROM books WHERE content_sha256 = %s AND status = 'ready' LIMIT 1",
-        (content_sha256,),
-    ).fetchone()
-    return row[0] if row else None
-
-
 def find_job_by_book(conn: Conn, book_id: uuid.UUID) -> Job | None:
-    return _one(
-        conn,
-        f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE book_id = %s",
-        (book_id,),
-    )
+    return _jobs(conn).execute(f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE book_id = %s", (book_id,)).fetchone()
 
 
 def find_in_flight_job_by_hash(conn: Conn, content_sha256: str) -> Job | None:
-    return _one(
-        conn,
+    return _jobs(conn).execute(
         f"""SELECT {_JOB_COLUMNS} FROM ingest_jobs
             WHERE content_sha256 = %s AND state IN ('QUEUED', 'RUNNING')""",
         (content_sha256,),
-    )
+    ).fetchone()
 
 
-@dataclass(frozen=True)
-class NewJob:
-    job_id: uuid.UUID
-    book_id: uuid.UUID
-    title: str
-    filename: str
-    authors: list[str]
-    subject: str
-    grade_level: str
-    content_sha256: str
-    size_bytes: int
-    storage_key: str
-    created_by: str
-
-
-def insert_job(conn: Conn, job: NewJob) -> Job:
-    created = _one(
-        conn,
+def insert_job(
+    conn: Conn,
+    *,
+    job_id: uuid.UUID,
+    book_id: uuid.UUID,
+    metadata: UploadMetadata,
+    content_sha256: str,
+    size_bytes: int,
+    storage_key: str,
+    created_by: str,
+) -> Job:
+    created = _jobs(conn).execute(
         f"""INSERT INTO ingest_jobs (job_id, book_id, state, title, filename, authors, subject,
                 grade_level, content_sha256, size_bytes, storage_key, created_by)
             VALUES (%(job_id)s, %(book_id)s, 'QUEUED', %(title)s, %(filename)s, %(authors)s,
                 %(subject)s, %(grade_level)s, %(content_sha256)s, %(size_bytes)s, %(storage_key)s,
                 %(created_by)s)
             RETURNING {_JOB_COLUMNS}""",
-        job.__dict__,
-    )
+        {
+            "job_id": job_id, "book_id": book_id, "title": metadata.title, "filename": metadata.filename,
+            "authors": metadata.authors, "subject": metadata.subject, "grade_level": metadata.grade_level,
+            "content_sha256": content_sha256, "size_bytes": size_bytes, "storage_key": storage_key,
+            "created_by": created_by,
+        },
+    ).fetchone()
     assert created is not None
     return created
 
@@ -122,12 +92,14 @@ def insert_job(conn: Conn, job: NewJob) -> Job:
 
 def get_job(conn: Conn, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:
     lock = " FOR UPDATE" if for_update else ""
-    return _one(conn, f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE job_id = %s{lock}", (job_id,))
+    return _jobs(conn).execute(f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE job_id = %s{lock}", (job_id,)).fetchone()
 
 
 def get_state(conn: Conn, job_id: uuid.UUID) -> JobState | None:
-    row = conn.execute("SELECT state FROM ingest_jobs WHERE job_id = %s", (job_id,)).fetchone()
-    return JobState(row[0]) if row else None
+    state = conn.cursor(row_factory=scalar_row).execute(
+        "SELECT state FROM ingest_jobs WHERE job_id = %s", (job_id,)
+    ).fetchone()
+    return JobState(state) if state is not None else None
 
 
 def list_jobs(
@@ -147,21 +119,22 @@ def list_jobs(
         conditions.append("(create_time, job_id) < (%(after_time)s, %(after_id)s)")
         params["after_time"], params["after_id"] = after
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            f"""SELECT {_JOB_COLUMNS} FROM ingest_jobs {where}
-                ORDER BY create_time DESC, job_id DESC LIMIT %(limit)s""",  # type: ignore[arg-type]
-            params,
-        )
-        return [_job(row) for row in cur.fetchall()]
+    return _jobs(conn).execute(
+        f"""SELECT {_JOB_COLUMNS} FROM ingest_jobs {where}
+            ORDER BY create_time DESC, job_id DESC LIMIT %(limit)s""",
+        params,
+    ).fetchall()
 
 
 # --- pipeline progress -------------------------------------------------------------------------
 
 
-def get_plan(conn: Conn, job_id: uuid.UUID) -> Any:
-    row = conn.execute("SELECT plan FROM ingest_jobs WHERE job_id = %s", (job_id,)).fetchone()
-    return row[0] if row else None
+def get_plan(conn: Conn, job_id: uuid.UUID) -> list[ParsedNode] | None:
+    """The job's structure nodes, once prepare planned them."""
+    plan = conn.cursor(row_factory=scalar_row).execute(
+        "SELECT plan FROM ingest_jobs WHERE job_id = %s", (job_id,)
+    ).fetchone()
+    return _PLAN.validate_python(plan["nodes"]) if plan is not None else None
 
 
 def start_job(conn: Conn, job_id: uuid.UUID, stage: Stage, worker: str) -> None:
@@ -175,12 +148,12 @@ def start_job(conn: Conn, job_id: uuid.UUID, stage: Stage, worker: str) -> None:
 
 
 def save_plan(
-    conn: Conn, job_id: uuid.UUID, plan: Any, pages_total: int, ranges: Sequence[tuple[int, int]]
+    conn: Conn, job_id: uuid.UUID, nodes: Sequence[ParsedNode], pages_total: int, ranges: Sequence[tuple[int, int]]
 ) -> None:
     conn.execute(
         """UPDATE ingest_jobs SET plan = %s, pages_total = %s, heartbeat_time = now(), update_time = now()
            WHERE job_id = %s AND plan IS NULL""",
-        (Jsonb(plan), pages_total, job_id),
+        (Jsonb({"nodes": _PLAN.dump_python(list(nodes), mode="json")}), pages_total, job_id),
     )
     with conn.cursor() as cur:
         cur.executemany(
@@ -190,21 +163,24 @@ def save_plan(
         )
 
 
-def pending_ranges(conn: Conn, job_id: uuid.UUID) -> list[tuple[int, int]]:
-    rows = conn.execute(
+class PageRange(NamedTuple):
+    first_page: int
+    last_page: int
+
+
+def pending_ranges(conn: Conn, job_id: uuid.UUID) -> list[PageRange]:
+    return conn.cursor(row_factory=class_row(PageRange)).execute(
         """SELECT first_page, last_page FROM ingest_job_ranges WHERE job_id = %s AND NOT done
            ORDER BY first_page""",
         (job_id,),
     ).fetchall()
-    return [(row[0], row[1]) for row in rows]
 
 
-def all_ranges(conn: Conn, job_id: uuid.UUID) -> list[tuple[int, int]]:
-    rows = conn.execute(
+def all_ranges(conn: Conn, job_id: uuid.UUID) -> list[PageRange]:
+    return conn.cursor(row_factory=class_row(PageRange)).execute(
         "SELECT first_page, last_page FROM ingest_job_ranges WHERE job_id = %s ORDER BY first_page",
         (job_id,),
     ).fetchall()
-    return [(row[0], row[1]) for row in rows]
 
 
 def claim_range(conn: Conn, job_id: uuid.UUID, first_page: int, worker: str, stage: Stage) -> bool:
@@ -227,18 +203,17 @@ def claim_range(conn: Conn, job_id: uuid.UUID, first_page: int, worker: str, sta
 
 
 def heartbeat(conn: Conn, job_id: uuid.UUID) -> JobState | None:
-    row = conn.execute(
-        """UPDATE ingest_jobs SET heartbeat_time = now() WHERE job_id = %s RETURNING state""",
-        (job_id,),
+    state = conn.cursor(row_factory=scalar_row).execute(
+        "UPDATE ingest_jobs SET heartbeat_time = now() WHERE job_id = %s RETURNING state", (job_id,)
     ).fetchone()
-    return JobState(row[0]) if row else None
+    return JobState(state) if state is not None else None
 
 
 def complete_range(
     conn: Conn,
     job_id: uuid.UUID,
     first_page: int,
-    atoms: list[list[Any]],
+    atoms: list[AtomDraft],
     embeddings: bytes,
     runs_onto: dict[int, int],
 ) -> int:
@@ -247,44 +222,44 @@ def complete_range(
     Locks the job row so exactly one range sees the count drop to zero.
     """
     conn.execute("SELECT 1 FROM ingest_jobs WHERE job_id = %s FOR UPDATE", (job_id,))
-    cur = conn.execute(
+    pages = conn.cursor(row_factory=scalar_row).execute(
         """UPDATE ingest_job_ranges SET done = true, atoms = %s, embeddings = %s, runs_onto = %s
            WHERE job_id = %s AND first_page = %s AND NOT done
            RETURNING last_page - first_page + 1""",
-        (Jsonb(atoms), embeddings, Jsonb({str(page): key for page, key in runs_onto.items()}), job_id, first_page),
-    )
-    row = cur.fetchone()
-    if row is not None:
+        (Jsonb(_ATOMS.dump_python(atoms, mode="json")), embeddings,
+         Jsonb(_RUNS_ONTO.dump_python(runs_onto, mode="json")), job_id, first_page),
+    ).fetchone()
+    if pages is not None:
         conn.execute(
             """UPDATE ingest_jobs SET pages_done = pages_done + %s, atoms_written = atoms_written + %s,
                    heartbeat_time = now(), update_time = now()
                WHERE job_id = %s""",
-            (row[0], len(atoms), job_id),
+            (pages, len(atoms), job_id),
         )
-    remaining = conn.execute(
+    remaining: int | None = conn.cursor(row_factory=scalar_row).execute(
         "SELECT count(*) FROM ingest_job_ranges WHERE job_id = %s AND NOT done", (job_id,)
     ).fetchone()
     assert remaining is not None
-    return int(remaining[0])
+    return remaining
 
 
 @dataclass(frozen=True)
 class RangeResult:
-    atoms: list[list[Any]]
+    atoms: list[AtomDraft]
     embeddings: bytes
     runs_onto: dict[int, int]
 
 
+def _range_result(*, atoms: Any, embeddings: bytes, runs_onto: Any) -> RangeResult:
+    return RangeResult(_ATOMS.validate_python(atoms), bytes(embeddings), _RUNS_ONTO.validate_python(runs_onto or {}))
+
+
 def range_results(conn: Conn, job_id: uuid.UUID) -> list[RangeResult]:
-    rows = conn.execute(
+    return conn.cursor(row_factory=kwargs_row(_range_result)).execute(
         """SELECT atoms, embeddings, runs_onto FROM ingest_job_ranges WHERE job_id = %s AND done
            ORDER BY first_page""",
         (job_id,),
     ).fetchall()
-    return [
-        RangeResult(row[0], bytes(row[1]), {int(page): int(key) for page, key in (row[2] or {}).items()})
-        for row in rows
-    ]
 
 
 def set_stage(conn: Conn, job_id: uuid.UUID, stage: Stage, worker: str) -> None:
@@ -338,7 +313,7 @@ def _drop_ranges(conn: Conn, job_id: uuid.UUID) -> None:
 
 def orphaned_jobs(conn: Conn, worker: str | None, stale_after_seconds: float) -> list[uuid.UUID]:
     """In-flight jobs a dead incarnation of `worker` held (when given), or that nobody reported on for a while."""
-    rows = conn.execute(
+    return conn.cursor(row_factory=scalar_row).execute(
         """SELECT j.job_id FROM ingest_jobs j
            WHERE j.state IN ('QUEUED', 'RUNNING')
              AND (j.heartbeat_time < now() - make_interval(secs => %(stale)s)
@@ -348,4 +323,3 @@ def orphaned_jobs(conn: Conn, worker: str | None, stale_after_seconds: float) ->
            ORDER BY j.create_time""",
         {"stale": stale_after_seconds, "worker": worker},
     ).fetchall()
-    return [row[0] for row in rows]

@@ -10,21 +10,23 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from common.errors import FailedPrecondition, InvalidArgument, NotFound
-from common.pagination import PageTokens, page_size
+from common.errors import FailedPrecondition, NotFound
+from common.pagination import Page, PageTokens
 from common.settings import Settings
-from ingest_svc import store
-from ingest_svc.domain.jobs import Job, JobState, UploadMetadata
-from ingest_svc.domain.uploads import UploadChecks
-from ingest_svc.pipeline import Dispatcher
+from content_svc import writer
+from ingest_svc import repository
+from ingest_svc.rules.jobs import Dispatcher, Job, JobState, UploadMetadata
+from ingest_svc.rules.uploads import UploadChecks
 from ingest_svc.storage import ObjectStorage
 
 log = logging.getLogger(__name__)
 
 WATCH_POLL_SECONDS = 0.3
+_JOBS_CURSOR = pydantic.TypeAdapter(tuple[dt.datetime, uuid.UUID])
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class UploadOutcome:
     deduplicated: bool
 
 
-class IngestService:
+class IngestUseCases:
     def __init__(
         self,
         settings: Settings,
@@ -99,28 +101,16 @@ class IngestService:
         created_by: str,
     ) -> UploadOutcome:
         with self.pool.connection() as conn, conn.transaction():
-            store.lock_content_hash(conn, sha256)
-            existing_book = store.find_ready_book_by_hash(conn, sha256)
+            repository.lock_content_hash(conn, sha256)
+            existing_book = writer.find_book_by_hash(conn, sha256)
             if existing_book is not None:
-                return UploadOutcome(store.find_job_by_book(conn, existing_book), existing_book, True)
-            in_flight = store.find_in_flight_job_by_hash(conn, sha256)
+                return UploadOutcome(repository.find_job_by_book(conn, existing_book), existing_book, True)
+            in_flight = repository.find_in_flight_job_by_hash(conn, sha256)
             if in_flight is not None:
                 return UploadOutcome(in_flight, in_flight.book_id, True)
-            job = store.insert_job(
-                conn,
-                store.NewJob(
-                    job_id=job_id,
-                    book_id=book_id,
-                    title=metadata.title,
-                    filename=metadata.filename,
-                    authors=metadata.authors,
-                    subject=metadata.subject,
-                    grade_level=metadata.grade_level,
-                    content_sha256=sha256,
-                    size_bytes=size,
-                    storage_key=storage_key,
-                    created_by=created_by,
-                ),
+            job = repository.insert_job(
+                conn, job_id=job_id, book_id=book_id, metadata=metadata, content_sha256=sha256, size_bytes=size,
+                storage_key=storage_key, created_by=created_by,
             )
             return UploadOutcome(job, book_id, False)
 
@@ -128,36 +118,24 @@ class IngestService:
 
     def get(self, job_id: uuid.UUID) -> Job:
         with self.pool.connection() as conn:
-            job = store.get_job(conn, job_id)
+            job = repository.get_job(conn, job_id)
         if job is None:
             raise NotFound("ingest job", str(job_id))
         return job
 
-    def list(self, state: JobState | None, requested_page_size: int, page_token: str) -> tuple[list[Job], str]:
-        limit = page_size(requested_page_size)
-        query = {"state": state.value if state else ""}
-        cursor = self.page_tokens.decode(page_token, query=query)
-        after = None
-        if cursor is not None:
-            try:
-                after = (dt.datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["id"]))
-            except (KeyError, ValueError, TypeError) as error:
-                raise InvalidArgument({"page_token": "malformed page token"}) from error
+    def list(self, state: JobState | None, requested_page_size: int, page_token: str) -> Page[Job]:
         with self.pool.connection() as conn:
-            jobs = store.list_jobs(conn, state=state, after=after, limit=limit + 1)
-        next_token = ""
-        if len(jobs) > limit:
-            jobs = jobs[:limit]
-            last = jobs[-1]
-            next_token = self.page_tokens.encode(
-                {"t": last.create_time.isoformat(), "id": str(last.job_id)}, query=query
+            return self.page_tokens.paginate(
+                requested_page_size, page_token, query={"state": state.value if state else ""},
+                cursor=_JOBS_CURSOR,
+                fetch=lambda after, limit: repository.list_jobs(conn, state=state, after=after, limit=limit),
+                cursor_of=lambda job: (job.create_time, job.job_id),
             )
-        return jobs, next_token
 
     def cancel(self, job_id: uuid.UUID) -> Job:
         with self.pool.connection() as conn, conn.transaction():
             # Waits for a final load in progress; then the job is either loaded or cancelled, never both.
-            job = store.get_job(conn, job_id, for_update=True)
+            job = repository.get_job(conn, job_id, for_update=True)
             if job is None:
                 raise NotFound("ingest job", str(job_id))
             if job.state is JobState.CANCELLED:
@@ -168,9 +146,9 @@ class IngestService:
                     violation_type="JOB_STATE",
                     subject=f"ingest-jobs/{job_id}",
                 )
-            store.mark_cancelled(conn, job_id)
-            first_pages = [first for first, _last in store.all_ranges(conn, job_id)]
-            cancelled = store.get_job(conn, job_id)
+            repository.mark_cancelled(conn, job_id)
+            first_pages = [first for first, _last in repository.all_ranges(conn, job_id)]
+            cancelled = repository.get_job(conn, job_id)
         assert cancelled is not None
         try:
             self.revoke(job_id, first_pages)

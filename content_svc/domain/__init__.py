@@ -1,1 +1,0 @@
-"""ContentService domain: plain types and the rules (visibility, validation, retrieval)."""

@@ -1,0 +1,2 @@
+"""ContentService's rules: domain types and pure functions (no psycopg, no gRPC), unit-tested in
+tests/unit."""

@@ -1,0 +1,264 @@
+"""ContentService rules, pure: rank fusion, search and strategy validation, cache keys, loadable books."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import numpy
+import pytest
+
+from common.auth import Identity
+from common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from content_svc.contract import ParsedAtom, ParsedBook, ParsedNode
+from content_svc.embedding import HashingEmbedder
+from content_svc.rules import cache_keys, strategies
+from content_svc.rules.library import atom_uuid, loadable_book, node_uuid
+from content_svc.rules.search import (
+    MAX_BOOKS_PER_SEARCH,
+    FusionWeights,
+    check_query_embedder,
+    check_query_vector,
+    embedding_of,
+    fuse,
+    ranked,
+    validate_search,
+)
+from content_svc.rules.types import Book, Candidate, Scope, SearchMode, SearchQuery, Strategy, StrategyFields
+
+BOOK = uuid.UUID(int=1)
+A, B, C, D = (uuid.UUID(int=n) for n in (10, 11, 12, 13))
+TEACHER = Identity(user_id="t1", roles=frozenset({"teacher"}))
+OTHER = Identity(user_id="t2", roles=frozenset({"teacher"}))
+ADMIN = Identity(user_id="a1", roles=frozenset({"admin"}))
+
+
+# --- reciprocal rank fusion ------------------------------------------------------------------------
+
+
+def test_fusion_adds_weighted_reciprocal_ranks() -> None:
+    weights = FusionWeights(text=1.0, vector=0.5, k=60)
+    fused = fuse([Candidate(BOOK, A, 0.9), Candidate(BOOK, B, 0.8)],
+                 [Candidate(BOOK, B, 5.0), Candidate(BOOK, C, 4.0)], weights)
+    assert [c.atom_id for c in fused] == [B, C, A]
+    assert fused[0].score == pytest.approx(0.5 / 62 + 1.0 / 61)
+    assert fused[1].score == pytest.approx(1.0 / 62)
+    assert fused[2].score == pytest.approx(0.5 / 61)
+
+
+def test_fusion_drops_text_candidates_far_below_the_best() -> None:
+    # D matched only common words (a tenth of the best BM25 score): it gets no vote.
+    fused = fuse([], [Candidate(BOOK, A, 10.0), Candidate(BOOK, D, 1.0)], FusionWeights(text_relative_cutoff=0.2))
+    assert [c.atom_id for c in fused] == [A]
+
+
+def test_fusion_breaks_ties_by_atom_id() -> None:
+    fused = fuse([Candidate(BOOK, B, 0.9)], [Candidate(BOOK, A, 3.0)], FusionWeights(text=1.0, vector=1.0))
+    assert [c.atom_id for c in fused] == [A, B]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    pytest.param(SearchMode.VECTOR, [A], id="vector-only"),
+    pytest.param(SearchMode.TEXT, [B], id="text-only"),
+    pytest.param(SearchMode.HYBRID, [B, A], id="hybrid-fuses"),
+])
+def test_each_mode_answers_with_its_ranking(mode: SearchMode, expected: list[uuid.UUID]) -> None:
+    result = ranked(mode, [Candidate(BOOK, A, 0.9)], [Candidate(BOOK, B, 2.0)], FusionWeights())
+    assert [c.atom_id for c in result] == expected
+
+
+# --- search requests -------------------------------------------------------------------------------
+
+
+def test_a_valid_search_is_cleaned() -> None:
+    valid = validate_search(SearchQuery(book_ids=[BOOK, BOOK, A], text="  cells  ", top_k=5))
+    assert valid.book_ids == [BOOK, A] and valid.text == "cells" and valid.vector is None
+    assert valid.depth(FusionWeights(depth=50)) == 50
+    assert validate_search(SearchQuery(book_ids=[BOOK], text="x", top_k=5, mode=SearchMode.TEXT)).depth(
+        FusionWeights(depth=50)) == 5
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    pytest.param(SearchQuery(book_ids=[BOOK]), "query", id="no-text-no-vector"),
+    pytest.param(SearchQuery(book_ids=[], text="x"), "book_ids", id="no-books"),
+    pytest.param(SearchQuery(book_ids=[uuid.uuid4() for _ in range(MAX_BOOKS_PER_SEARCH + 1)], text="x"),
+                 "book_ids", id="too-many-books"),
+    pytest.param(SearchQuery(book_ids=[BOOK], text="x" * 4001), "query", id="text-too-long"),
+    pytest.param(SearchQuery(book_ids=[BOOK], text="x", top_k=0), "top_k", id="top-k-zero"),
+    pytest.param(SearchQuery(book_ids=[BOOK], text="x", top_k=101), "top_k", id="top-k-too-large"),
+    pytest.param(SearchQuery(book_ids=[BOOK], vector=[1.0], mode=SearchMode.TEXT), "query",
+                 id="text-mode-without-text"),
+    pytest.param(SearchQuery(book_ids=[BOOK], vector=[float("nan"), 1.0]), "query_vector", id="vector-nan"),
+    pytest.param(SearchQuery(book_ids=[BOOK], vector=[0.0, 0.0]), "query_vector", id="vector-zero"),
+])
+def test_invalid_searches_name_the_field(query: SearchQuery, field: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        validate_search(query)
+    assert field in raised.value.violations
+
+
+def _book(model: str, dimension: int) -> Book:
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    return Book(book_id=uuid.uuid4(), title="t", page_count=1, content_sha256="0" * 64, embedding_model=model,
+                embedding_dimension=dimension, node_count=1, atom_count=1, create_time=now, load_id=uuid.uuid4())
+
+
+def test_books_of_different_embedders_are_not_compared() -> None:
+    assert embedding_of([_book("m", 8), _book("m", 8)]) == ("m", 8)
+    with pytest.raises(FailedPrecondition, match="different models"):
+        embedding_of([_book("m", 8), _book("m", 16)])
+    with pytest.raises(FailedPrecondition, match="re-ingest"):
+        check_query_embedder(("m", 8), ("other", 8))
+    check_query_embedder(("m", 8), ("m", 8))
+    with pytest.raises(InvalidArgument, match="3 dimensions"):
+        check_query_vector(numpy.ones(3, dtype=numpy.float32), 8)
+
+
+# --- pedagogy strategies ---------------------------------------------------------------------------
+
+
+def test_strategy_fields_are_trimmed_and_tags_deduplicated() -> None:
+    clean = strategies.validate_fields(StrategyFields(name="  Drills ", tags=[" a", "b", "a "]))
+    assert clean.name == "Drills" and clean.tags == ["a", "b"]
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    pytest.param(StrategyFields(name=" "), "strategy.name", id="blank-name"),
+    pytest.param(StrategyFields(name="x" * 201), "strategy.name", id="long-name"),
+    pytest.param(StrategyFields(name="ok", description="x" * 4001), "strategy.description", id="long-description"),
+    pytest.param(StrategyFields(name="ok", instructions="x" * 20001), "strategy.instructions",
+                 id="long-instructions"),
+    pytest.param(StrategyFields(name="ok", tags=["t"] * 33), "strategy.tags", id="too-many-tags"),
+    pytest.param(StrategyFields(name="ok", tags=[""]), "strategy.tags", id="empty-tag"),
+])
+def test_invalid_strategy_fields(fields: StrategyFields, field: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        strategies.validate_fields(fields)
+    assert field in raised.value.violations
+
+
+def test_an_update_writes_only_masked_fields() -> None:
+    # The name is blank but not in the mask: it is neither checked nor written.
+    assert strategies.changes(StrategyFields(name="", description="new"), ["description", "description"]) == {
+        "description": "new"
+    }
+
+
+@pytest.mark.parametrize("paths", [pytest.param([], id="empty"), pytest.param(["owner_id"], id="owner-id"),
+                                   pytest.param(["name", "scope"], id="scope")])
+def test_bad_update_masks(paths: list[str]) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        strategies.changes(StrategyFields(name="n"), paths)
+    assert "update_mask" in raised.value.violations
+
+
+def _strategy(owner_id: str | None) -> Strategy:
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    return Strategy(strategy_id=A, owner_id=owner_id, name="n", description="", instructions="", tags=[],
+                    create_time=now, update_time=now)
+
+
+def test_who_may_create_and_write_which_strategy() -> None:
+    assert strategies.owner_for_new(TEACHER, Scope.PRIVATE) == "t1"
+    assert strategies.owner_for_new(ADMIN, Scope.GLOBAL) is None
+    with pytest.raises(PermissionDenied):
+        strategies.owner_for_new(TEACHER, Scope.GLOBAL)
+    mine, global_one = _strategy("t1"), _strategy(None)
+    assert strategies.check_writable(TEACHER, A, mine) is mine
+    assert strategies.check_writable(ADMIN, A, global_one) is global_one
+    with pytest.raises(PermissionDenied):
+        strategies.check_writable(TEACHER, A, global_one)
+    # Someone else's private strategy is missing, for teachers and admins alike.
+    for caller in (OTHER, ADMIN):
+        with pytest.raises(NotFound):
+            strategies.check_writable(caller, A, mine)
+    with pytest.raises(NotFound):
+        strategies.check_writable(TEACHER, A, None)
+
+
+# --- cache keys ------------------------------------------------------------------------------------
+
+
+def test_outline_keys_change_with_every_load() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert cache_keys.outline_key(BOOK, first) == cache_keys.outline_key(BOOK, first)
+    assert cache_keys.outline_key(BOOK, first) != cache_keys.outline_key(BOOK, second)
+
+
+@pytest.mark.parametrize(("scope", "global_changes", "own_changes"), [
+    pytest.param(Scope.ANY, True, True, id="any"),
+    pytest.param(Scope.GLOBAL, True, False, id="global"),
+    pytest.param(Scope.PRIVATE, False, True, id="private"),
+])
+def test_strategy_page_keys_follow_the_lists_they_show(scope: Scope, global_changes: bool, own_changes: bool) -> None:
+    key = cache_keys.strategies_key("t1", scope, 50, "", 3, 7)
+    assert (cache_keys.strategies_key("t1", scope, 50, "", 4, 7) != key) is global_changes
+    assert (cache_keys.strategies_key("t1", scope, 50, "", 3, 8) != key) is own_changes
+    assert cache_keys.strategies_key("t2", scope, 50, "", 3, 7) != key
+    assert cache_keys.strategies_key("t1", scope, 20, "", 3, 7) != key
+    assert cache_keys.strategies_key("t1", scope, 50, "token", 3, 7) != key
+    assert "t1" not in key
+
+
+# --- loadable books --------------------------------------------------------------------------------
+
+EMBEDDER = HashingEmbedder(16)
+NODES = [
+    ParsedNode(key=1, parent_key=None, level=1, ordinal=0, title="Part", first_page=1, last_page=9),
+    ParsedNode(key=2, parent_key=1, level=2, ordinal=0, title="Chapter", first_page=1, last_page=5),
+    ParsedNode(key=3, parent_key=2, level=3, ordinal=0, title="Section", first_page=2, last_page=5),
+    ParsedNode(key=4, parent_key=1, level=2, ordinal=1, title="Next", first_page=6, last_page=9),
+]
+
+
+def _parsed(nodes: list[ParsedNode] = NODES, atoms: list[ParsedAtom] | None = None, **fields: str) -> ParsedBook:
+    atoms = atoms if atoms is not None else [ParsedAtom(node_key=3, ordinal=0, page_number=2, text="a\x00b")]
+    return ParsedBook(**{"title": " Title ", "authors": [" A ", " "], "page_count": 9, "content_sha256": "A" * 64,
+                         **fields}, nodes=nodes, atoms=atoms)
+
+
+def _vectors(book: ParsedBook) -> numpy.ndarray:
+    return EMBEDDER.embed([a.text for a in book.atoms])
+
+
+def test_a_loadable_book_has_preorder_subtrees_and_breadcrumbs() -> None:
+    book = _parsed()
+    loadable = loadable_book(BOOK, book, _vectors(book), EMBEDDER)
+    assert (loadable.book.title, loadable.book.authors, loadable.book.content_sha256) == ("Title", ["A"], "a" * 64)
+    assert [(n.preorder, n.subtree_end) for n in loadable.nodes] == [(0, 3), (1, 2), (2, 2), (3, 3)]
+    assert loadable.nodes[2].path_titles == ["Part", "Chapter", "Section"]
+    assert loadable.nodes[2].parent_node_id == node_uuid(BOOK, 2) == loadable.nodes[1].node_id
+    (atom,) = loadable.atoms
+    assert (atom.atom_id, atom.node_preorder, atom.text) == (atom_uuid(BOOK, 0), 2, "ab")
+    # Ids are deterministic per book, so a retried load writes the same ones.
+    assert node_uuid(BOOK, 2) != node_uuid(A, 2)
+
+
+@pytest.mark.parametrize(("book", "field"), [
+    pytest.param(_parsed(content_sha256="xyz"), "content_sha256", id="bad-sha"),
+    pytest.param(_parsed(title="  "), "title", id="no-title"),
+    pytest.param(_parsed(nodes=[ParsedNode(3, None, 2, 0, "P", 1, 9)]), "nodes[0].level", id="top-level-not-level-1"),
+    pytest.param(_parsed(nodes=[NODES[0], ParsedNode(3, 1, 3, 0, "S", 1, 9)]), "nodes[1].level", id="level-skips"),
+    pytest.param(_parsed(nodes=[NODES[2], *NODES]), "nodes[0].parent_key", id="child-before-parent"),
+    pytest.param(_parsed(nodes=[NODES[0], NODES[0]]), "nodes[1].key", id="duplicate-key"),
+    pytest.param(_parsed(nodes=[ParsedNode(1, None, 1, 0, "P", 3, 2)]), "nodes[0].pages", id="pages-backwards"),
+    pytest.param(_parsed(atoms=[ParsedAtom(node_key=9, ordinal=0, page_number=1, text="x")]), "atoms[0].node_key",
+                 id="atom-of-no-node"),
+    pytest.param(_parsed(atoms=[ParsedAtom(1, 0, 1, "x"), ParsedAtom(1, 0, 1, "y")]), "atoms[1].ordinal",
+                 id="duplicate-ordinal"),
+])
+def test_inconsistent_books_are_refused(book: ParsedBook, field: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        loadable_book(BOOK, book, _vectors(book), EMBEDDER)
+    assert field in raised.value.violations
+
+
+@pytest.mark.parametrize(("spoil", "words"), [
+    pytest.param(lambda v: v[:, :8], "expected shape", id="wrong-dimension"),
+    pytest.param(lambda v: v[:0], "expected shape", id="missing-rows"),
+    pytest.param(lambda v: v * numpy.nan, "NaN", id="nan"),
+])
+def test_embeddings_must_match_the_atoms(spoil, words: str) -> None:
+    book = _parsed()
+    with pytest.raises(InvalidArgument, match=words):
+        loadable_book(BOOK, book, spoil(_vectors(book)), EMBEDDER)
