@@ -219,8 +219,10 @@ def run_scale(books: int, data_dir: Path | None) -> dict[str, Any]:
     clock = Stopwatch()
     with bench_stack(data_dir, with_envoy=False) as stack:
         embedder = embedder_from_settings(stack.settings)
+        # SearchContent takes at most 100 books today; library-wide search (no book list) is issue 11 item 5.
         results: dict[str, Any] = {"scale": bench_scale(stack, embedder, books=books, atoms_per_book=1000,
-                                        scope_sizes=tuple(sorted({1, 5, min(100, books), books})), queries=30)}
+                                                        scope_sizes=tuple(sorted({1, 5, min(100, books)})),
+                                                        queries=30)}
     results["targets"] = report.check_targets(results)
     results["meta"] = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                        "machine": machine(), "quick": False, "sections": ["scale"],

@@ -1,7 +1,8 @@
 """`python -m bench --scale` (`make bench-scale`): the realistic library at 1M atoms (1,000 books x
 1,000 atoms). Load time, where it goes (pg_stat_statements: COPY, HNSW builds, partition attach with
 its GIN and b-tree builds), the size of what is stored, the memory of Postgres, and HYBRID search
-p50 over gRPC at concurrency 1 with recall@10 at 1, 5, 100 and all books. Not part of `make test`.
+p50 over gRPC at concurrency 1 with recall@10 at 1, 5 and 100 books (SearchContent's limit today).
+Not part of `make test`.
 """
 
 from __future__ import annotations
