@@ -321,10 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=60)
     parser.add_argument("--reference-queries", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("/tmp/prototype_retrieval.json"))
+    parser.add_argument("--data-dir", type=Path, help="keep the stack's data here (emptied first)")
+    parser.add_argument("--build-only", action="store_true", help="load and build, then stop (with --data-dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     out: dict[str, Any] = {"machine": machine(), "books": args.books, "atoms_per_book": args.atoms}
-    with bench_stack(None, with_envoy=False) as stack:
+    with bench_stack(args.data_dir, with_envoy=False) as stack:
         settings = stack.settings
         embedder = embedder_from_settings(settings)
         conninfo = settings.content_conninfo()
@@ -334,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         out["library_load_seconds"] = round(watch.seconds(), 1)
         proto = Prototype(conninfo, books)
         out["build"] = proto.build()
+        if args.build_only:
+            args.out.write_text(json.dumps(out, indent=2) + "\n")
+            return 0
         book_ids = [b.book_id for b in books]
         matrix = numpy.vstack([b.vectors for b in books]).astype(numpy.float32)
         offsets = {proto.book_no[b.book_id]: i * args.atoms for i, b in enumerate(books)}
