@@ -139,7 +139,7 @@ class RealisticCorpus:
         while len(queries) < count:
             topic = self.topics[int(self.rng.integers(0, len(self.topics)))]
             picked = topic.sentences[int(self.rng.integers(0, len(topic.sentences)))]
-            sentence = re.findall(r"[A-Za-z][A-Za-z_']+", picked)
+            sentence = re.findall(r"[A-Za-z][A-Za-z_]+", picked)
             length = int(self.rng.integers(words[0], words[1] + 1))
             if len(sentence) >= length:
                 start = int(self.rng.integers(0, len(sentence) - length + 1))

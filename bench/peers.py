@@ -11,6 +11,7 @@ against one exact reference: a brute-force scan of the very same vectors in nump
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import time
 import uuid
@@ -126,7 +127,8 @@ class TantivyPeer:
         self.tantivy = tantivy
 
     def search(self, text: str, books: Sequence[int], all_books: bool) -> list[int]:
-        query = self.index.parse_query(text, ["text"])
+        # Words only: quotes, colons and the like are tantivy query syntax.
+        query = self.index.parse_query(" ".join(re.findall(r"\w+", text)), ["text"])
         if not all_books:
             t = self.tantivy
             scope = t.Query.term_set_query(self.schema, "book", list(books))
