@@ -21,10 +21,11 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.auth import TokenVerifier
+from common.auth import TokenVerifier, check_identity_settings
 from common.interceptor import AuthInterceptor
 from common.migrations import Database, apply_migrations
-from common.settings import Settings, get_settings
+from common.pagination import PageTokens
+from common.settings import ConfigurationError, Settings, get_settings
 
 # Every server's descriptor pool holds the whole suite's contracts, so reflection can resolve any of
 # our symbols: grpcurl through Envoy (whose reflection route reaches one server) can describe and
@@ -36,10 +37,15 @@ from teaching.user.v1 import user_service_pb2 as _user  # noqa: F401
 log = logging.getLogger(__name__)
 
 Registrar = Callable[[grpc.Server], None]
+MAX_METADATA_BYTES = 128 * 1024
 
 
 class ServiceServer:
-    """One gRPC server hosting one of our services plus health and reflection."""
+    """One gRPC server hosting one of our services plus health and reflection.
+
+    Reflection lists the server's own services unless `reflected` names others (the suite's
+    reflection server lists every service behind the front).
+    """
 
     def __init__(
         self,
@@ -49,6 +55,7 @@ class ServiceServer:
         service_names: Sequence[str],
         register: Registrar,
         on_stop: Callable[[], None] | None = None,
+        reflected: Sequence[str] | None = None,
     ) -> None:
         self.settings = settings
         self.service_names = list(service_names)
@@ -58,6 +65,11 @@ class ServiceServer:
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
             ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
             ("grpc.so_reuseport", 0),
+            # Envoy accepts 60 KiB of request headers and forwards a transcoded request's URL twice
+            # (x-envoy-original-path): grpc's default limits (8 KiB soft, 16 KiB hard) would refuse a
+            # long but legitimate URL with a bare RESOURCE_EXHAUSTED before our handler could answer.
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
         ]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.grpc_max_workers),
@@ -68,9 +80,8 @@ class ServiceServer:
         register(self.server)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        listed = self.service_names if reflected is None else list(reflected)
+        reflection.enable_server_reflection([*listed, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
         address = f"{settings.bind_host}:{port}"
         self.port = self.server.add_insecure_port(address)
         if self.port == 0:
@@ -80,7 +91,8 @@ class ServiceServer:
         self.server.start()
         for name in ["", *self.service_names]:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving %s on %s:%d", ", ".join(self.service_names), self.settings.bind_host, self.port)
+        served = ", ".join(self.service_names) or "reflection"
+        log.info("serving %s on %s:%d", served, self.settings.bind_host, self.port)
 
     def stop(self) -> None:
         """Refuse new calls, let in-flight ones finish within the grace period, then release resources."""
@@ -136,6 +148,12 @@ def run_service(
     """
     settings = get_settings()
     configure_logging(settings)
+    try:
+        check_identity_settings(settings)
+        PageTokens.from_settings(settings)
+    except ConfigurationError as error:
+        # Before any database is touched: without keys no caller can be verified, no page token trusted.
+        raise SystemExit(f"{service.name} refuses to start: {error}") from None
     if migrate is not None:
         apply_migrations(migrate, settings)
     with contextlib.ExitStack() as resources:

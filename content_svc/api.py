@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 
-from common.auth import current_identity, require_admin
+from common.auth import require_admin, require_teacher
 from common.convert import timestamp
 from common.errors import InvalidArgument
-from common.ids import parse_id, parse_optional_id
+from common.ids import parse_id, parse_ids, parse_optional_id
 from content_svc.rules.search import DEFAULT_TOP_K
 from content_svc.rules.types import (
     Atom,
@@ -89,15 +89,25 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         self._usecases = usecases
 
     def ListBooks(self, request: pb.ListBooksRequest, context: grpc.ServicerContext) -> pb.ListBooksResponse:
-        current_identity()
+        require_teacher()
         page = self._usecases.list_books(request.page_size, request.page_token)
         return pb.ListBooksResponse(
             books=[book_message(b) for b in page.items], next_page_token=page.next_page_token
         )
 
     def GetBook(self, request: pb.GetBookRequest, context: grpc.ServicerContext) -> pb.GetBookResponse:
-        current_identity()
+        require_teacher()
         return pb.GetBookResponse(book=book_message(self._usecases.get_book(parse_id(request.book_id, "book_id"))))
+
+    def BatchGetBooks(
+        self, request: pb.BatchGetBooksRequest, context: grpc.ServicerContext
+    ) -> pb.BatchGetBooksResponse:
+        require_teacher()
+        book_ids = parse_ids([(f"book_ids[{i}]", value) for i, value in enumerate(request.book_ids)])
+        batch = self._usecases.batch_get_books(book_ids)
+        return pb.BatchGetBooksResponse(
+            books=[book_message(b) for b in batch.found], missing_book_ids=[str(i) for i in batch.missing]
+        )
 
     def DeleteBook(self, request: pb.DeleteBookRequest, context: grpc.ServicerContext) -> pb.DeleteBookResponse:
         require_admin()
@@ -107,15 +117,26 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def GetBookOutline(
         self, request: pb.GetBookOutlineRequest, context: grpc.ServicerContext
     ) -> pb.GetBookOutlineResponse:
-        current_identity()
+        require_teacher()
         book_id = parse_id(request.book_id, "book_id")
         nodes = self._usecases.outline(book_id)
         return pb.GetBookOutlineResponse(book_id=str(book_id), nodes=[node_message(n) for n in nodes])
 
+    def GetStructureNode(
+        self, request: pb.GetStructureNodeRequest, context: grpc.ServicerContext
+    ) -> pb.GetStructureNodeResponse:
+        require_teacher()
+        book_id, node_id = parse_ids([("book_id", request.book_id), ("node_id", request.node_id)])
+        view = self._usecases.get_node(book_id, node_id)
+        return pb.GetStructureNodeResponse(
+            node=node_message(view.node), ancestors=[node_message(n) for n in view.ancestors],
+            children=[node_message(n) for n in view.children],
+        )
+
     def SearchContent(
         self, request: pb.SearchContentRequest, context: grpc.ServicerContext
     ) -> pb.SearchContentResponse:
-        current_identity()
+        require_teacher()
         if request.mode not in _MODES:
             raise InvalidArgument({"mode": f"unknown search mode {request.mode}"})
         book_ids = [parse_id(value, f"book_ids[{i}]") for i, value in enumerate(request.book_ids)]
@@ -136,15 +157,51 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def GetContentAtom(
         self, request: pb.GetContentAtomRequest, context: grpc.ServicerContext
     ) -> pb.GetContentAtomResponse:
-        current_identity()
+        require_teacher()
         book_id = parse_id(request.book_id, "book_id")
         atom_id = parse_id(request.atom_id, "atom_id")
         return pb.GetContentAtomResponse(atom=atom_message(self._usecases.get_atom(book_id, atom_id)))
 
+    def ListContentAtoms(
+        self, request: pb.ListContentAtomsRequest, context: grpc.ServicerContext
+    ) -> pb.ListContentAtomsResponse:
+        require_teacher()
+        book_id = parse_id(request.book_id, "book_id")
+        node_id = parse_optional_id(request.node_id, "node_id")
+        page = self._usecases.list_atoms(book_id, node_id, request.page_size, request.page_token)
+        return pb.ListContentAtomsResponse(
+            atoms=[atom_message(a) for a in page.items], next_page_token=page.next_page_token
+        )
+
+    def BatchGetContentAtoms(
+        self, request: pb.BatchGetContentAtomsRequest, context: grpc.ServicerContext
+    ) -> pb.BatchGetContentAtomsResponse:
+        require_teacher()
+        ids = parse_ids([
+            (f"requests[{i}].{field}", getattr(item, field))
+            for i, item in enumerate(request.requests) for field in ("book_id", "atom_id")
+        ])
+        batch = self._usecases.batch_get_atoms(list(zip(ids[::2], ids[1::2], strict=True)))
+        return pb.BatchGetContentAtomsResponse(
+            atoms=[atom_message(a) for a in batch.found],
+            missing=[pb.GetContentAtomRequest(book_id=str(b), atom_id=str(a)) for b, a in batch.missing],
+        )
+
+    def GetContentAtomContext(
+        self, request: pb.GetContentAtomContextRequest, context: grpc.ServicerContext
+    ) -> pb.GetContentAtomContextResponse:
+        require_teacher()
+        book_id, atom_id = parse_ids([("book_id", request.book_id), ("atom_id", request.atom_id)])
+        window = self._usecases.atom_context(book_id, atom_id, request.radius)
+        return pb.GetContentAtomContextResponse(
+            before=[atom_message(a) for a in window.before], atom=atom_message(window.atom),
+            after=[atom_message(a) for a in window.after],
+        )
+
     def ListPedagogyStrategies(
         self, request: pb.ListPedagogyStrategiesRequest, context: grpc.ServicerContext
     ) -> pb.ListPedagogyStrategiesResponse:
-        caller = current_identity()
+        caller = require_teacher()
         page = self._usecases.list_strategies(
             caller, _scope(request.scope, "scope"), request.page_size, request.page_token
         )
@@ -155,14 +212,14 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def GetPedagogyStrategy(
         self, request: pb.GetPedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.GetPedagogyStrategyResponse:
-        caller = current_identity()
+        caller = require_teacher()
         strategy = self._usecases.get_strategy(caller, parse_id(request.strategy_id, "strategy_id"))
         return pb.GetPedagogyStrategyResponse(strategy=strategy_message(strategy))
 
     def CreatePedagogyStrategy(
         self, request: pb.CreatePedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.CreatePedagogyStrategyResponse:
-        caller = current_identity()
+        caller = require_teacher()
         if not request.HasField("strategy"):
             raise InvalidArgument({"strategy": "is required"})
         scope = _scope(request.strategy.scope, "strategy.scope")
@@ -174,7 +231,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def UpdatePedagogyStrategy(
         self, request: pb.UpdatePedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.UpdatePedagogyStrategyResponse:
-        caller = current_identity()
+        caller = require_teacher()
         if not request.HasField("strategy"):
             raise InvalidArgument({"strategy": "is required"})
         strategy_id = parse_id(request.strategy.strategy_id, "strategy.strategy_id")
@@ -186,6 +243,6 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def DeletePedagogyStrategy(
         self, request: pb.DeletePedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.DeletePedagogyStrategyResponse:
-        caller = current_identity()
+        caller = require_teacher()
         self._usecases.delete_strategy(caller, parse_id(request.strategy_id, "strategy_id"))
         return pb.DeletePedagogyStrategyResponse()
