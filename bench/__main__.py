@@ -1,6 +1,6 @@
 """`python -m bench` (`make bench`): start a stack, measure, print tables, write JSON.
 
-    python -m bench                      # everything (about 15 minutes on 2 cores)
+    python -m bench                      # everything (about 20 minutes on 2 cores)
     python -m bench --quick              # tiny sizes and counts: a smoke run
     python -m bench --only search,peers  # some sections (ingest, search, peers, envoy, users, quality)
     python -m bench --scale              # the library at 1M atoms: load, index, memory, search p50
