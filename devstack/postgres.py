@@ -70,13 +70,13 @@ def _run_as() -> str | None:
 
 def migration_advice(pgdata: Path, found_major: str) -> str:
     """How to move a cluster of another major version onto this one: dump with the old server, restore."""
-    start_options = "-o '-p 5499 -c listen_addresses=127.0.0.1 -c unix_socket_directories=' -w start"
+    scratch_server = "-o '-p 5499 -c listen_addresses=127.0.0.1 -c unix_socket_directories=' -w start"
     return (
         f"The Postgres data folder {pgdata} was created by Postgres {found_major}; this stack runs Postgres "
         f"{MAJOR} and will not touch it (initialising a new cluster there would lose its data). To migrate it:\n"
         f"  1. start the old cluster with its own binaries (Postgres {found_major}: `pip install pgserver==0.1.4` "
         f"in a scratch venv ships them; run it as the folder's owner), e.g.\n"
-        f"       OLD_BIN/pg_ctl -D {pgdata} {start_options}\n"
+        f"       OLD_BIN/pg_ctl -D {pgdata} {scratch_server}\n"
         f"  2. dump everything with this stack's (newer) pg_dumpall, then stop the old cluster:\n"
         f"       {bin_path('pg_dumpall')} -h 127.0.0.1 -p 5499 -U {SUPERUSER} -f library.sql\n"
         f"       OLD_BIN/pg_ctl -D {pgdata} stop\n"
@@ -84,7 +84,7 @@ def migration_advice(pgdata: Path, found_major: str) -> str:
         f"     before the stack's first start (as a non-root user, or as {SYSTEM_USER} when root):\n"
         f"       mv {pgdata} {pgdata}.pg{found_major}\n"
         f"       {bin_path('initdb')} -D {pgdata} -U {SUPERUSER} --auth=trust --encoding=UTF8 --locale=C.UTF-8\n"
-        f"       {bin_path('pg_ctl')} -D {pgdata} {start_options}\n"
+        f"       {bin_path('pg_ctl')} -D {pgdata} {scratch_server}\n"
         f"       {bin_path('psql')} -h 127.0.0.1 -p 5499 -U {SUPERUSER} -d postgres -f library.sql\n"
         f"       {bin_path('pg_ctl')} -D {pgdata} stop\n"
         f"Data you do not need to keep: remove the folder instead (`make clean-data` for `make dev`'s)."
