@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     reflection_metrics_port: int = 0
     worker_metrics_port: int = 0
     grpc_max_workers: int = 32
+    # Server processes per service on its one port (common.prefork; SO_REUSEPORT spreads connections
+    # over them). One Python process uses about one core: more pay only with spare cores and clients
+    # that open several connections (docs/benchmarks.md). More than 1 needs PROMETHEUS_MULTIPROC_DIR
+    # when metrics are served, and a fixed port.
+    content_server_processes: int = Field(default=1, ge=1, le=64)
+    user_server_processes: int = Field(default=1, ge=1, le=64)
+    ingest_server_processes: int = Field(default=1, ge=1, le=64)
     # Largest gRPC message a service accepts (upload chunks are at most 1 MiB).
     grpc_max_message_bytes: int = 4 * 1024 * 1024
     # Seconds in-flight calls get to finish on SIGTERM.

@@ -28,6 +28,7 @@ def main() -> None:
         build,
         port=lambda settings: settings.user_port,
         metrics_port=lambda settings: settings.user_metrics_port,
+        processes=lambda settings: settings.user_server_processes,
         migrate="user",
     )
 
