@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # forwarded), and how long it waits: past that, UNAVAILABLE.
     content_service_address: str = "127.0.0.1:50051"
     content_service_timeout_seconds: float = 2.0
+    # How long UserService counts a reference ContentService confirmed as still there when it reads
+    # an artifact (user_svc.library): a deleted book or strategy is flagged that much later at most.
+    # 0: every read asks. Writes always ask.
+    reference_cache_seconds: float = Field(default=5.0, ge=0)
 
     # Identity (DESIGN.md §3, common/auth.py). There is no default key: a service refuses to start
     # without one. Development: HS256 with JWT_SECRET (the embedded stack writes a random one per data

@@ -17,7 +17,8 @@ from user_svc.usecases import UserUseCases
 
 def build(settings: Settings, resources: contextlib.ExitStack) -> UserServicer:
     pool = resources.enter_context(user_pool(settings, configure=repository.configure_connection))
-    library = ContentLibrary(resources.enter_context(open_channel(settings)), settings.content_service_timeout_seconds)
+    library = ContentLibrary(resources.enter_context(open_channel(settings)), settings.content_service_timeout_seconds,
+                             settings.reference_cache_seconds)
     return UserServicer(UserUseCases(pool, PageTokens.from_settings(settings), library))
 
 
