@@ -133,12 +133,15 @@ def tables(results: dict[str, Any], fmt: str = "simple") -> list[tuple[str, str]
         rows = []
         for kind in ("create", "get"):
             for run in users[kind]:
+                floor = run.get("floor", {})
                 rows.append([f"{kind.capitalize()}Artifact", run["concurrency"], run["grpc"]["throughput_rps"],
                              run["raw_sql"]["throughput_rps"], run["ratio_throughput"], run["grpc"]["p50_ms"],
-                             run["raw_sql"]["p50_ms"]])
-        out.append(("UserService: gRPC vs user_svc.repository SQL through psycopg", tabulate(
-            rows, ["call", "conc.", "gRPC req/s", "SQL req/s", "req/s x", "gRPC p50 ms", "SQL p50 ms"],
-            tablefmt=fmt)))
+                             run["raw_sql"]["p50_ms"], run.get("added_p50_ms", ""), floor.get("p50_ms", ""),
+                             run.get("load_average", "")])
+        out.append(("UserService: gRPC vs user_svc.repository SQL through psycopg, and the server's gRPC floor "
+                    "(health Check)", tabulate(
+                        rows, ["call", "conc.", "gRPC req/s", "SQL req/s", "req/s x", "gRPC p50 ms", "SQL p50 ms",
+                               "added p50 ms", "floor p50 ms", "load avg"], tablefmt=fmt)))
     forked = results.get("processes")
     if forked:
         rows = []
