@@ -1,8 +1,9 @@
 """Server bootstrap shared by the three services.
 
 A sync `grpc.server` on a thread pool (measured faster than grpc.aio for our small unary calls),
-with the auth interceptor, health checking for `""` and every service name, server reflection,
-message size limits, and a SIGTERM/SIGINT handler that drains in-flight calls before exiting.
+with the auth interceptor, health checking for `""`, every service name and every dependency
+(common.health), server reflection, message size limits, and a SIGTERM/SIGINT handler that drains
+in-flight calls before exiting.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.auth import TokenVerifier
+from common.health import Dependency, HealthMonitor, HealthServicer
 from common.interceptor import AuthInterceptor
 from common.migrations import Database, apply_migrations
 from common.settings import Settings, get_settings
@@ -40,7 +42,10 @@ MAX_METADATA_BYTES = 128 * 1024
 
 
 class ServiceServer:
-    """One gRPC server hosting one of our services plus health and reflection."""
+    """One gRPC server hosting one of our services plus health and reflection.
+
+    Health is SERVING while every required dependency answers its probe (common.health).
+    """
 
     def __init__(
         self,
@@ -50,6 +55,7 @@ class ServiceServer:
         service_names: Sequence[str],
         register: Registrar,
         on_stop: Callable[[], None] | None = None,
+        dependencies: Sequence[Dependency] = (),
     ) -> None:
         self.settings = settings
         self.service_names = list(service_names)
@@ -72,8 +78,12 @@ class ServiceServer:
             maximum_concurrent_rpcs=settings.grpc_max_workers * 4,
         )
         register(self.server)
-        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.health = HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.monitor = HealthMonitor(
+            self.health, self.service_names, dependencies,
+            interval=settings.health_probe_seconds, timeout=settings.health_probe_timeout_seconds,
+        )
         reflection.enable_server_reflection(
             [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
@@ -83,9 +93,9 @@ class ServiceServer:
             raise RuntimeError(f"cannot listen on {address}: is the port in use?")
 
     def start(self) -> None:
+        # The probes' first results are published before the first call is accepted.
+        self.monitor.start()
         self.server.start()
-        for name in ["", *self.service_names]:
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving %s on %s:%d", ", ".join(self.service_names), self.settings.bind_host, self.port)
 
     def stop(self) -> None:
@@ -93,6 +103,7 @@ class ServiceServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self.monitor.stop()
         self.health.enter_graceful_shutdown()
         self.server.stop(self.settings.shutdown_grace_seconds).wait()
         if self._on_stop is not None:
@@ -124,6 +135,8 @@ def configure_logging(settings: Settings) -> None:
 # shutdown (pools, caches) into the exit stack.
 BuildServicer = Callable[[Settings, contextlib.ExitStack], Any]
 AddServicer = Callable[[Any, grpc.Server], None]
+# What a service calls, for its health: built from settings, probed in the background.
+Dependencies = Callable[[Settings], Sequence[Dependency]]
 
 
 def run_service(
@@ -133,6 +146,7 @@ def run_service(
     *,
     port: Callable[[Settings], int],
     migrate: Database | None = None,
+    dependencies: Dependencies | None = None,
 ) -> None:
     """The whole life of a service process: settings, logging, migrations, serve until SIGTERM, close.
 
@@ -151,4 +165,5 @@ def run_service(
             port=port(settings),
             service_names=[service.full_name],
             register=lambda server: add_servicer(servicer, server),
+            dependencies=dependencies(settings) if dependencies is not None else (),
         ).serve_forever()

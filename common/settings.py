@@ -33,6 +33,17 @@ class Settings(BaseSettings):
 
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
+    # Database outages fail fast (common.db): a call waits at most this long for a pooled connection,
+    # a new connection at most this long to connect (libpq counts whole seconds, at least 2).
+    db_checkout_timeout_seconds: float = 2.0
+    db_connect_timeout_seconds: int = 2
+    # A lost connection is retried in the background for this long; then the next call retries afresh.
+    db_reconnect_timeout_seconds: float = 5.0
+
+    # Health probes (common.health): each dependency is checked this often; a check that has not
+    # answered within the timeout counts as a failure (a frozen server).
+    health_probe_seconds: float = 1.0
+    health_probe_timeout_seconds: float = 2.0
 
     # Celery broker and the content read cache.
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -75,7 +86,7 @@ class Settings(BaseSettings):
     upload_max_bytes: int = 200 * 1024 * 1024
     upload_chunk_max_bytes: int = 1024 * 1024
     # Tests only: a folder where a test can hold a book's ingest job at a named point
-    # (ingest_svc.pipeline.HoldPoints). Unset in production: no hold point is ever checked.
+    # (ingest_svc.holds.HoldPoints). Unset in production: no hold point is ever checked.
     ingest_hold_dir: str = ""
 
     log_level: str = Field(default="INFO")

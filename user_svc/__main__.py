@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
-from common.db import user_pool
+from common.db import PostgresCheck, user_pool
+from common.health import Dependency
 from common.pagination import PageTokens
 from common.server import run_service
 from common.settings import Settings
@@ -26,6 +27,7 @@ def main() -> None:
         build,
         port=lambda settings: settings.user_port,
         migrate="user",
+        dependencies=lambda settings: [Dependency("db_user", PostgresCheck(settings.user_conninfo(), settings))],
     )
 
 
