@@ -70,11 +70,12 @@ def insert_job(
     created_by: str,
 ) -> Job:
     created = _jobs(conn).execute(
+        # dispatch_after: the outbox entry, committed with the job (the relay publishes it).
         f"""INSERT INTO ingest_jobs (job_id, book_id, state, title, filename, authors, subject,
-                grade_level, content_sha256, size_bytes, storage_key, created_by)
+                grade_level, content_sha256, size_bytes, storage_key, created_by, dispatch_after)
             VALUES (%(job_id)s, %(book_id)s, 'QUEUED', %(title)s, %(filename)s, %(authors)s,
                 %(subject)s, %(grade_level)s, %(content_sha256)s, %(size_bytes)s, %(storage_key)s,
-                %(created_by)s)
+                %(created_by)s, now())
             RETURNING {_JOB_COLUMNS}""",
         {
             "job_id": job_id, "book_id": book_id, "title": metadata.title, "filename": metadata.filename,
@@ -273,7 +274,7 @@ def set_stage(conn: Conn, job_id: uuid.UUID, stage: Stage, worker: str) -> None:
 def mark_succeeded(conn: Conn, job_id: uuid.UUID, atoms_written: int) -> None:
     conn.execute(
         """UPDATE ingest_jobs SET state = 'SUCCEEDED', stage = 'DONE', atoms_written = %s,
-               pages_done = pages_total, update_time = now(), end_time = now()
+               pages_done = pages_total, update_time = now(), end_time = now(), dispatch_after = NULL
            WHERE job_id = %s AND state = 'RUNNING'""",
         (atoms_written, job_id),
     )
@@ -283,7 +284,7 @@ def mark_succeeded(conn: Conn, job_id: uuid.UUID, atoms_written: int) -> None:
 def mark_failed(conn: Conn, job_id: uuid.UUID, reason: FailureReason, message: str) -> bool:
     cur = conn.execute(
         """UPDATE ingest_jobs SET state = 'FAILED', failure_reason = %s, error_message = %s,
-               update_time = now(), end_time = now()
+               update_time = now(), end_time = now(), dispatch_after = NULL
            WHERE job_id = %s AND state IN ('QUEUED', 'RUNNING')""",
         (reason.value, message, job_id),
     )
@@ -293,7 +294,8 @@ def mark_failed(conn: Conn, job_id: uuid.UUID, reason: FailureReason, message: s
 
 def mark_cancelled(conn: Conn, job_id: uuid.UUID) -> None:
     conn.execute(
-        """UPDATE ingest_jobs SET state = 'CANCELLED', update_time = now(), end_time = now()
+        """UPDATE ingest_jobs SET state = 'CANCELLED', update_time = now(), end_time = now(),
+               dispatch_after = NULL
            WHERE job_id = %s AND state IN ('QUEUED', 'RUNNING')""",
         (job_id,),
     )
@@ -308,18 +310,86 @@ def _drop_ranges(conn: Conn, job_id: uuid.UUID) -> None:
     )
 
 
-# --- recovery ----------------------------------------------------------------------------------
+# --- the outbox and recovery ----------------------------------------------------------------
 
 
-def orphaned_jobs(conn: Conn, worker: str | None, stale_after_seconds: float) -> list[uuid.UUID]:
-    """In-flight jobs a dead incarnation of `worker` held (when given), or that nobody reported on for a while."""
+def claim_due_dispatches(conn: Conn, limit: int) -> list[uuid.UUID]:
+    """In-flight jobs whose prepare message is due, locked until the transaction ends (other relays
+    skip them; a relay that dies mid-publish releases them with its connection)."""
     return conn.cursor(row_factory=scalar_row).execute(
-        """SELECT j.job_id FROM ingest_jobs j
-           WHERE j.state IN ('QUEUED', 'RUNNING')
-             AND (j.heartbeat_time < now() - make_interval(secs => %(stale)s)
-                  OR (j.state = 'RUNNING' AND j.claimed_by = %(worker)s)
-                  OR EXISTS (SELECT 1 FROM ingest_job_ranges r
-                             WHERE r.job_id = j.job_id AND NOT r.done AND r.claimed_by = %(worker)s))
-           ORDER BY j.create_time""",
-        {"stale": stale_after_seconds, "worker": worker},
+        """SELECT job_id FROM ingest_jobs
+           WHERE dispatch_after <= now() AND state IN ('QUEUED', 'RUNNING')
+           ORDER BY dispatch_after LIMIT %s
+           FOR UPDATE SKIP LOCKED""",
+        (limit,),
     ).fetchall()
+
+
+def mark_dispatched(conn: Conn, job_id: uuid.UUID) -> None:
+    conn.execute("UPDATE ingest_jobs SET dispatch_after = NULL WHERE job_id = %s", (job_id,))
+
+
+def postpone_dispatch(conn: Conn, job_ids: Sequence[uuid.UUID], seconds: float) -> None:
+    conn.execute(
+        "UPDATE ingest_jobs SET dispatch_after = now() + make_interval(secs => %s) WHERE job_id = ANY(%s)",
+        (seconds, list(job_ids)),
+    )
+
+
+def request_dispatch(conn: Conn, job_id: uuid.UUID) -> None:
+    """Ask the relay to publish the job's prepare message (again), unless it ended."""
+    conn.execute(  # LEAST ignores NULL: due now, or earlier if it already was
+        """UPDATE ingest_jobs SET dispatch_after = LEAST(dispatch_after, now())
+           WHERE job_id = %s AND state IN ('QUEUED', 'RUNNING')""",
+        (job_id,),
+    )
+
+
+def worker_beat(conn: Conn, worker: str) -> None:
+    conn.execute(
+        """INSERT INTO ingest_workers (worker_name) VALUES (%s)
+           ON CONFLICT (worker_name) DO UPDATE SET heartbeat_time = now()""",
+        (worker,),
+    )
+
+
+def worker_gone(conn: Conn, worker: str) -> None:
+    conn.execute("DELETE FROM ingest_workers WHERE worker_name = %s", (worker,))
+
+
+# A claim is dead when its worker is this process' own previous incarnation (`own`, at a worker's
+# start) or has not beaten for `dead_after` seconds (killed, or replaced under another name).
+_DEAD_CLAIM = """(%(claim)s <> '' AND (%(claim)s = %%(own)s OR %(claim)s NOT IN (
+    SELECT worker_name FROM ingest_workers WHERE heartbeat_time > now() - make_interval(secs => %%(dead_after)s))))"""
+
+
+def recover_orphans(conn: Conn, *, own: str | None, dead_after: float, stale_after: float) -> list[uuid.UUID]:
+    """Queue a new dispatch of every in-flight job that lost its worker or was silent for `stale_after`
+    seconds; their dead claims are cleared, so each is recovered once. Run in a transaction."""
+    params = {"own": own, "dead_after": dead_after, "stale": stale_after}
+    job_dead, range_dead = _DEAD_CLAIM % {"claim": "j.claimed_by"}, _DEAD_CLAIM % {"claim": "r.claimed_by"}
+    # Jobs first, then their ranges: the order every writer of a job's ranges locks them in.
+    orphans: list[uuid.UUID] = conn.cursor(row_factory=scalar_row).execute(
+        f"""SELECT j.job_id FROM ingest_jobs j
+            WHERE j.state IN ('QUEUED', 'RUNNING') AND j.dispatch_after IS NULL
+              AND (j.heartbeat_time < now() - make_interval(secs => %(stale)s)
+                   OR (j.state = 'RUNNING' AND {job_dead})
+                   OR EXISTS (SELECT 1 FROM ingest_job_ranges r
+                              WHERE r.job_id = j.job_id AND NOT r.done AND {range_dead}))
+            ORDER BY j.create_time
+            FOR UPDATE OF j SKIP LOCKED""",
+        params,
+    ).fetchall()
+    if orphans:
+        conn.execute(
+            f"""UPDATE ingest_job_ranges r SET claimed_by = ''
+                WHERE r.job_id = ANY(%(ids)s) AND NOT r.done AND {range_dead}""",
+            {**params, "ids": orphans},
+        )
+        conn.execute(
+            f"""UPDATE ingest_jobs j SET dispatch_after = now(), heartbeat_time = now(),
+                    claimed_by = CASE WHEN {job_dead} THEN '' ELSE j.claimed_by END
+                WHERE j.job_id = ANY(%(ids)s)""",
+            {**params, "ids": orphans},
+        )
+    return orphans

@@ -21,6 +21,7 @@ from common.settings import Settings
 _TMP_DIR = ".tmp"
 # GCS resumable uploads send the file in chunks of this size (a multiple of 256 KiB): the memory bound.
 _GCS_CHUNK_BYTES = 4 * 1024 * 1024
+_CHECK_TIMEOUT_SECONDS = 2.0
 
 
 class PendingUpload(Protocol):
@@ -43,6 +44,9 @@ class ObjectStorage(Protocol):
         """Remove the object if it exists."""
 
     def exists(self, key: str) -> bool: ...
+
+    def check(self) -> None:
+        """Health probe: raises unless the storage can be read and written."""
 
 
 class LocalUpload:
@@ -94,6 +98,10 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return (self.root / key).is_file()
+
+    def check(self) -> None:
+        if not (self.root.is_dir() and os.access(self.root, os.R_OK | os.W_OK | os.X_OK)):
+            raise OSError(f"storage folder {self.root} is missing or not writable")
 
 
 class GcsUpload:
@@ -172,6 +180,10 @@ class GcsStorage:
 
     def exists(self, key: str) -> bool:
         return bool(self._bucket.blob(self._name(key)).exists())
+
+    def check(self) -> None:
+        # Listing is what the service may do anyway (the sweeper lists); it needs no bucket-level role.
+        list(self._bucket.list_blobs(prefix=self._name(""), max_results=1, timeout=_CHECK_TIMEOUT_SECONDS))
 
 
 def storage_from_url(url: str, gcs_endpoint: str = "") -> ObjectStorage:

@@ -19,7 +19,8 @@ from common.pagination import Page, PageTokens
 from common.settings import Settings
 from content_svc import writer
 from ingest_svc import repository
-from ingest_svc.rules.jobs import Dispatcher, Job, JobState, UploadMetadata
+from ingest_svc.holds import HoldPoints
+from ingest_svc.rules.jobs import Job, JobState, UploadMetadata
 from ingest_svc.rules.uploads import UploadChecks
 from ingest_svc.storage import ObjectStorage
 
@@ -42,15 +43,16 @@ class IngestUseCases:
         settings: Settings,
         pool: ConnectionPool[Connection[Any]],
         storage: ObjectStorage,
-        dispatcher: Dispatcher,
+        dispatch_soon: Callable[[], None],
         revoke: Callable[[uuid.UUID, list[int]], None],
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.storage = storage
-        self.dispatcher = dispatcher
+        self.dispatch_soon = dispatch_soon
         self.revoke = revoke
         self.page_tokens = PageTokens.from_settings(settings)
+        self.holds = HoldPoints.from_folder(settings.ingest_hold_dir)
 
     # --- upload --------------------------------------------------------------------------------
 
@@ -58,6 +60,8 @@ class IngestUseCases:
         """Stream the file to storage with every check; only a complete, valid file becomes a job.
 
         Any failure (a bad chunk, a client that goes away) aborts the temporary object: nothing stays.
+        The job and its outbox entry commit together; the relay publishes it (never this call, so a
+        dead or frozen broker cannot block an upload, and a job recorded is a job dispatched).
         """
         metadata = metadata.validated()
         checks = UploadChecks(
@@ -83,11 +87,8 @@ class IngestUseCases:
         if outcome.deduplicated:
             self.storage.delete(storage_key)
         else:
-            try:
-                self.dispatcher.prepare(job_id)
-            except Exception:
-                # The job is recorded; a worker's recovery sweep enqueues it once the broker is back.
-                log.exception("job %s: could not enqueue, left for recovery", job_id)
+            self.holds.wait(HoldPoints.UPLOAD_RECORDED, sha256)
+            self.dispatch_soon()
         return outcome
 
     def _record(

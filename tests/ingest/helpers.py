@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 
 from devstack import Stack
-from ingest_svc.pipeline import HoldPoints
+from ingest_svc.holds import HoldPoints
 from teaching.ingest.v1 import ingest_service_pb2 as pb
 from teaching.ingest.v1 import ingest_service_pb2_grpc
 
@@ -64,7 +64,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> 
 
 
 class HeldJob:
-    """Holds the ingest job of one file at a hold point of the pipeline (ingest_svc.pipeline.HoldPoints)
+    """Holds the ingest job of one file at a hold point (ingest_svc.holds.HoldPoints)
     while the block runs, so a test can act on it mid-book; leaving the block releases it.
 
     The file is known by its bytes' SHA-256, so the hold is in place before the upload starts.
