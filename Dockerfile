@@ -10,6 +10,8 @@ COPY common ./common
 COPY content_svc ./content_svc
 COPY user_svc ./user_svc
 COPY ingest_svc ./ingest_svc
+COPY reflection_svc ./reflection_svc
+COPY ta_cli ./ta_cli
 COPY gen ./gen
 # The lock pins every version (it also lists dev tools, which constraints simply ignore).
 RUN pip wheel --wheel-dir /wheels --constraint requirements.lock .
@@ -25,5 +27,5 @@ USER app
 WORKDIR /home/app
 # Containers listen on every interface; ports are the services' defaults (common/settings.py).
 ENV BIND_HOST=0.0.0.0 STORAGE_URL=file:///data/uploads
-EXPOSE 50051 50052 50053
+EXPOSE 50051 50052 50053 50054
 CMD ["python", "-m", "content_svc"]

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 USER ?= t1
 ROLE ?= teacher
 
-.PHONY: envoy-config dev test lint typecheck pytest gen token install bench backup-user restore-user clean-data
+.PHONY: envoy-config dev test lint typecheck pytest browser gen token install bench backup-user restore-user clean-data
 
 # The virtual environment, from pinned versions (requirements.lock), rebuilt when the pins change.
 $(STAMP): pyproject.toml requirements.lock
@@ -36,10 +36,17 @@ lint: $(STAMP)
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: $(STAMP)
-	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc devstack tools bench envoy/render.py
+	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc reflection_svc ta_cli devstack tools bench envoy/render.py
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Headless Chromium for the browser tests: Debian's package (CI runs as root and installs it here).
+browser:
+	@command -v chromium >/dev/null || { \
+	  test "$$(id -u)" = 0 || { echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; }; \
+	  echo "installing chromium (apt-get) for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: lint typecheck pytest
 
@@ -47,14 +54,14 @@ bench: $(STAMP)
 	@$(PY) -m bench
 
 # db_user backups with the embedded Postgres' own pg_dump/pg_restore (docs/user_service.md).
-# Defaults point at `make dev`'s cluster; set POSTGRES_USER_* for another one.
+# The settings' defaults are `make dev`'s cluster; set POSTGRES_USER_* for another one.
 backup-user: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make backup-user FILE=path/to/db_user.dump"; exit 2; }
-	@POSTGRES_USER_PORT=$${POSTGRES_USER_PORT:-5433} $(PY) -m user_svc.backup dump --out "$(FILE)"
+	@$(PY) -m user_svc.backup dump --out "$(FILE)"
 
 restore-user: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make restore-user FILE=path/to/db_user.dump"; exit 2; }
-	@POSTGRES_USER_PORT=$${POSTGRES_USER_PORT:-5433} $(PY) -m user_svc.backup restore --file "$(FILE)"
+	@$(PY) -m user_svc.backup restore --file "$(FILE)"
 
 clean-data:
 	rm -rf .devdata

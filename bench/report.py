@@ -106,7 +106,7 @@ def tables(results: dict[str, Any], fmt: str = "simple") -> list[tuple[str, str]
                 rows.append([f"{kind.capitalize()}Artifact", run["concurrency"], run["grpc"]["throughput_rps"],
                              run["raw_sql"]["throughput_rps"], run["ratio_throughput"], run["grpc"]["p50_ms"],
                              run["raw_sql"]["p50_ms"]])
-        out.append(("UserService: gRPC vs user_svc.store SQL through psycopg", tabulate(
+        out.append(("UserService: gRPC vs user_svc.repository SQL through psycopg", tabulate(
             rows, ["call", "conc.", "gRPC req/s", "SQL req/s", "req/s x", "gRPC p50 ms", "SQL p50 ms"],
             tablefmt=fmt)))
     quality = results.get("quality")

@@ -1,18 +1,22 @@
-"""UserService CreateArtifact / GetArtifact over gRPC against user_svc.store's SQL through psycopg."""
+"""UserService CreateArtifact / GetArtifact over gRPC against user_svc.repository's SQL through psycopg
+(a pool configured as the service's)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
 from bench.harness import Metadata, auth, channel, ratio, run_load
 from common.db import user_pool
 from devstack import Stack
 from teaching.user.v1 import user_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2_grpc
+from user_svc import repository
 from user_svc.api import body_json
-from user_svc.domain import ArtifactContent, ArtifactKind
-from user_svc.store import UserStore
+from user_svc.rules.types import ArtifactContent, ArtifactKind
 
 
 def quiz() -> pb.ClassArtifact:
@@ -31,9 +35,9 @@ def quiz() -> pb.ClassArtifact:
 class _Callers:
     """The four calls for one owner; created ids are kept so the Get calls read real rows."""
 
-    def __init__(self, stub: user_service_pb2_grpc.UserServiceStub, raw_store: UserStore, owner: str,
-                 metadata: Metadata) -> None:
-        self.stub, self.raw_store, self.owner, self.metadata = stub, raw_store, owner, metadata
+    def __init__(self, stub: user_service_pb2_grpc.UserServiceStub, pool: ConnectionPool[Connection[Any]],
+                 owner: str, metadata: Metadata) -> None:
+        self.stub, self.pool, self.owner, self.metadata = stub, pool, owner, metadata
         self.message = quiz()
         self.content = ArtifactContent(
             kind=ArtifactKind.QUIZ, title=self.message.title, body=body_json(self.message.quiz),
@@ -49,8 +53,8 @@ class _Callers:
         return response
 
     def raw_create(self, _: int) -> object:
-        with self.raw_store.session() as session:
-            artifact = session.insert_artifact(self.owner, uuid.uuid4(), self.content)
+        with self.pool.connection() as conn:
+            artifact = repository.insert_artifact(conn, self.owner, uuid.uuid4(), self.content)
         self.raw_ids.append(artifact.artifact_id)
         return artifact
 
@@ -59,23 +63,22 @@ class _Callers:
         return self.stub.GetArtifact(request, metadata=self.metadata, timeout=30)
 
     def raw_get(self, i: int) -> object:
-        with self.raw_store.session() as session:
-            found = session.get_artifact(self.owner, self.raw_ids[i % len(self.raw_ids)])
+        with self.pool.connection() as conn:
+            found = repository.get_artifact(conn, self.owner, self.raw_ids[i % len(self.raw_ids)])
         if found is None:
             raise RuntimeError("an artifact written by the benchmark is missing")
         return found
 
 
 def bench_users(stack: Stack, *, levels: tuple[int, ...], requests: int, max_seconds: float) -> dict[str, Any]:
-    pool = user_pool(stack.settings, name="bench-raw")
-    raw_store = UserStore(pool)
+    pool = user_pool(stack.settings, name="bench-raw", configure=repository.configure_connection)
     results: dict[str, Any] = {"create": [], "get": []}
     try:
         with channel(stack.address("user")) as user_channel:
             stub = user_service_pb2_grpc.UserServiceStub(user_channel)
             for level in levels:
                 owner = f"bench-user-{level}"
-                callers = _Callers(stub, raw_store, owner, auth(stack, owner))
+                callers = _Callers(stub, pool, owner, auth(stack, owner))
                 pairs = (("create", callers.grpc_create, callers.raw_create),
                          ("get", callers.grpc_get, callers.raw_get))
                 for kind, grpc_call, raw_call in pairs:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 from psycopg import Connection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -37,14 +40,15 @@ class ServicePool(ConnectionPool[Connection[TupleRow]]):
         super().__init__(
             conninfo,
             configure=configure,
-            # Validate on checkout so a Postgres restart costs a reconnect, not a failed call.
-            check=ConnectionPool.check_connection,
+            # Validate on checkout (without a round trip: check_connection) so a Postgres restart
+            # costs a reconnect, not a failed call.
+            check=check_connection,
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
             name=name,
             open=False,
             timeout=settings.db_checkout_timeout_seconds,
-            # Patient while the service starts (the database may come up after it); see open_pool.
+            # Patient while the service starts (the database may come up after it); see open_waiting.
             reconnect_timeout=STARTUP_WAIT_SECONDS,
             kwargs={"application_name": name, "connect_timeout": settings.db_connect_timeout_seconds},
         )
@@ -78,6 +82,24 @@ class ServicePool(ConnectionPool[Connection[TupleRow]]):
             f"the database {self.database} is unavailable (down or overloaded); retry with backoff",
             reason=DATABASE_UNAVAILABLE,
         )
+
+
+def check_connection(conn: Connection[Any]) -> None:
+    """psycopg_pool's checkout check, without its round trip when the connection is evidently sound.
+
+    An idle connection has nothing to read. When the server ends it (a restart, an admin's kill, an
+    idle timeout) it sends an error and closes, so the socket turns readable: only then, or when the
+    connection is not idle, does the full check (an empty query, one round trip) run. The round trip
+    on every checkout cost about a tenth of a millisecond per call.
+    """
+    if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE or _readable(conn.fileno()):
+        ConnectionPool.check_connection(conn)
+
+
+def _readable(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))  # POLLHUP and POLLERR are reported too
 
 
 def open_pool(

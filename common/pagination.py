@@ -18,8 +18,9 @@ import pydantic
 from cryptography.fernet import Fernet, InvalidToken
 
 from common.errors import InvalidArgument
-from common.settings import Settings
+from common.settings import ConfigurationError, Settings
 
+MIN_SECRET_CHARS = 32
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 # Longer tokens are refused unread (and never echoed back): ours are a few hundred characters.
@@ -55,7 +56,15 @@ class PageTokens:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PageTokens:
-        return cls(settings.page_token_secret.get_secret_value().encode())
+        """The suite's page tokens; ConfigurationError when PAGE_TOKEN_SECRET is missing or short."""
+        secret = settings.page_token_secret.get_secret_value()
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ConfigurationError(
+                f"PAGE_TOKEN_SECRET must be a random string of at least {MIN_SECRET_CHARS} characters "
+                "(e.g. `openssl rand -base64 48`); there is no default. The embedded dev stack (`make dev`) "
+                "writes a random one per data folder."
+            )
+        return cls(secret.encode())
 
     def encode(self, cursor: Any, *, query: Mapping[str, Any]) -> str:
         payload = json.dumps({"c": cursor, "q": _canonical(query)}, separators=(",", ":"), default=str)

@@ -22,11 +22,12 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.auth import TokenVerifier
+from common.auth import TokenVerifier, check_identity_settings
 from common.health import Dependency, HealthMonitor, HealthServicer
 from common.interceptor import AuthInterceptor
 from common.migrations import Database, apply_migrations
-from common.settings import Settings, get_settings
+from common.pagination import PageTokens
+from common.settings import ConfigurationError, Settings, get_settings
 
 # Every server's descriptor pool holds the whole suite's contracts, so reflection can resolve any of
 # our symbols: grpcurl through Envoy (whose reflection route reaches one server) can describe and
@@ -45,6 +46,8 @@ class ServiceServer:
     """One gRPC server hosting one of our services plus health and reflection.
 
     Health is SERVING while every required dependency answers its probe (common.health).
+    Reflection lists the server's own services unless `reflected` names others (the suite's
+    reflection server lists every service behind the front).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class ServiceServer:
         service_names: Sequence[str],
         register: Registrar,
         on_stop: Callable[[], None] | None = None,
+        reflected: Sequence[str] | None = None,
         dependencies: Sequence[Dependency] = (),
     ) -> None:
         self.settings = settings
@@ -84,9 +88,8 @@ class ServiceServer:
             self.health, self.service_names, dependencies,
             interval=settings.health_probe_seconds, timeout=settings.health_probe_timeout_seconds,
         )
-        reflection.enable_server_reflection(
-            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        listed = self.service_names if reflected is None else list(reflected)
+        reflection.enable_server_reflection([*listed, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
         address = f"{settings.bind_host}:{port}"
         self.port = self.server.add_insecure_port(address)
         if self.port == 0:
@@ -96,7 +99,8 @@ class ServiceServer:
         # The probes' first results are published before the first call is accepted.
         self.monitor.start()
         self.server.start()
-        log.info("serving %s on %s:%d", ", ".join(self.service_names), self.settings.bind_host, self.port)
+        served = ", ".join(self.service_names) or "reflection"
+        log.info("serving %s on %s:%d", served, self.settings.bind_host, self.port)
 
     def stop(self) -> None:
         """Refuse new calls, let in-flight ones finish within the grace period, then release resources."""
@@ -156,6 +160,12 @@ def run_service(
     """
     settings = get_settings()
     configure_logging(settings)
+    try:
+        check_identity_settings(settings)
+        PageTokens.from_settings(settings)
+    except ConfigurationError as error:
+        # Before any database is touched: without keys no caller can be verified, no page token trusted.
+        raise SystemExit(f"{service.name} refuses to start: {error}") from None
     if migrate is not None:
         apply_migrations(migrate, settings)
     with contextlib.ExitStack() as resources:

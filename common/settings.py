@@ -11,7 +11,9 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"
+
+class ConfigurationError(ValueError):
+    """Settings a process cannot run with; the message says which variable to set and how."""
 
 
 class Settings(BaseSettings):
@@ -24,9 +26,10 @@ class Settings(BaseSettings):
     postgres_content_user: str = "postgres"
     postgres_content_password: SecretStr = SecretStr("")
 
-    # db_user: Postgres, owned by user_svc.
+    # db_user: Postgres, owned by user_svc. The defaults are `make dev`'s (one cluster on 5433 holds
+    # both databases); docker-compose sets its own (and publishes db_user on host port 5434).
     postgres_user_host: str = "127.0.0.1"
-    postgres_user_port: int = 5434
+    postgres_user_port: int = 5433
     postgres_user_db: str = "db_user"
     postgres_user_user: str = "postgres"
     postgres_user_password: SecretStr = SecretStr("")
@@ -60,20 +63,35 @@ class Settings(BaseSettings):
     content_port: int = 50051
     user_port: int = 50052
     ingest_port: int = 50053
+    # The suite's reflection server (reflection_svc): Envoy routes reflection through the front to it.
+    reflection_port: int = 50054
     grpc_max_workers: int = 32
     # Largest gRPC message a service accepts (upload chunks are at most 1 MiB).
     grpc_max_message_bytes: int = 4 * 1024 * 1024
     # Seconds in-flight calls get to finish on SIGTERM.
     shutdown_grace_seconds: float = 10.0
 
-    # Auth (DESIGN.md §3): HS256 with a shared secret in development, RS256 public key in production.
+    # Identity (DESIGN.md §3, common/auth.py). There is no default key: a service refuses to start
+    # without one. Development: HS256 with JWT_SECRET (the embedded stack writes a random one per data
+    # folder). Production: the identity provider's public keys, JWT_ALGORITHM=RS256 (or a list such
+    # as "RS256,ES256") with JWT_JWKS_URL, or a single PEM key in JWT_PUBLIC_KEY.
     jwt_algorithm: str = "HS256"
-    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_secret: SecretStr = SecretStr("")
     jwt_public_key: str = ""
+    jwt_jwks_url: str = ""
+    # How long fetched JWKS keys are used before they are fetched again, and the least time between
+    # two fetches forced by tokens with an unknown key id (a rotated key; also bounds what forged key
+    # ids can make us fetch).
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    jwt_jwks_refresh_cooldown_seconds: float = Field(default=30.0, ge=0)
     jwt_issuer: str = "teaching-dev"
     jwt_audience: str = "teaching-api"
-    # Signs opaque page tokens so clients cannot forge them.
-    page_token_secret: SecretStr = SecretStr("dev-page-token-secret")
+    # Clock skew tolerated on exp, nbf and iat, and the longest lifetime (exp - iat) accepted.
+    jwt_leeway_seconds: int = Field(default=60, ge=0)
+    jwt_max_lifetime_seconds: int = Field(default=24 * 3600, gt=0)
+    # Encrypts and authenticates page tokens (common/pagination.py). No default either: a service
+    # refuses to start without one of at least 32 characters (the embedded stack writes a random one).
+    page_token_secret: SecretStr = SecretStr("")
 
     # Embeddings (content_svc and the ingest worker must agree).
     embedder: str = "hashing"

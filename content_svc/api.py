@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from common.auth import current_identity, require_admin
+from common.auth import require_admin, require_teacher
 from common.convert import timestamp
 from common.errors import InvalidArgument
 from common.ids import parse_id, parse_optional_id
@@ -89,14 +89,14 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         self._usecases = usecases
 
     def ListBooks(self, request: pb.ListBooksRequest, context: grpc.ServicerContext) -> pb.ListBooksResponse:
-        current_identity()
+        require_teacher()
         page = self._usecases.list_books(request.page_size, request.page_token)
         return pb.ListBooksResponse(
             books=[book_message(b) for b in page.items], next_page_token=page.next_page_token
         )
 
     def GetBook(self, request: pb.GetBookRequest, context: grpc.ServicerContext) -> pb.GetBookResponse:
-        current_identity()
+        require_teacher()
         return pb.GetBookResponse(book=book_message(self._usecases.get_book(parse_id(request.book_id, "book_id"))))
 
     def DeleteBook(self, request: pb.DeleteBookRequest, context: grpc.ServicerContext) -> pb.DeleteBookResponse:
@@ -107,7 +107,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def GetBookOutline(
         self, request: pb.GetBookOutlineRequest, context: grpc.ServicerContext
     ) -> pb.GetBookOutlineResponse:
-        current_identity()
+        require_teacher()
         book_id = parse_id(request.book_id, "book_id")
         nodes = self._usecases.outline(book_id)
         return pb.GetBookOutlineResponse(book_id=str(book_id), nodes=[node_message(n) for n in nodes])
@@ -115,7 +115,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def SearchContent(
         self, request: pb.SearchContentRequest, context: grpc.ServicerContext
     ) -> pb.SearchContentResponse:
-        current_identity()
+        require_teacher()
         if request.mode not in _MODES:
             raise InvalidArgument({"mode": f"unknown search mode {request.mode}"})
         book_ids = [parse_id(value, f"book_ids[{i}]") for i, value in enumerate(request.book_ids)]
@@ -136,7 +136,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def GetContentAtom(
         self, request: pb.GetContentAtomRequest, context: grpc.ServicerContext
     ) -> pb.GetContentAtomResponse:
-        current_identity()
+        require_teacher()
         book_id = parse_id(request.book_id, "book_id")
         atom_id = parse_id(request.atom_id, "atom_id")
         return pb.GetContentAtomResponse(atom=atom_message(self._usecases.get_atom(book_id, atom_id)))
@@ -144,7 +144,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def ListPedagogyStrategies(
         self, request: pb.ListPedagogyStrategiesRequest, context: grpc.ServicerContext
     ) -> pb.ListPedagogyStrategiesResponse:
-        caller = current_identity()
+        caller = require_teacher()
         page = self._usecases.list_strategies(
             caller, _scope(request.scope, "scope"), request.page_size, request.page_token
         )
@@ -155,14 +155,14 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def GetPedagogyStrategy(
         self, request: pb.GetPedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.GetPedagogyStrategyResponse:
-        caller = current_identity()
+        caller = require_teacher()
         strategy = self._usecases.get_strategy(caller, parse_id(request.strategy_id, "strategy_id"))
         return pb.GetPedagogyStrategyResponse(strategy=strategy_message(strategy))
 
     def CreatePedagogyStrategy(
         self, request: pb.CreatePedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.CreatePedagogyStrategyResponse:
-        caller = current_identity()
+        caller = require_teacher()
         if not request.HasField("strategy"):
             raise InvalidArgument({"strategy": "is required"})
         scope = _scope(request.strategy.scope, "strategy.scope")
@@ -174,7 +174,7 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def UpdatePedagogyStrategy(
         self, request: pb.UpdatePedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.UpdatePedagogyStrategyResponse:
-        caller = current_identity()
+        caller = require_teacher()
         if not request.HasField("strategy"):
             raise InvalidArgument({"strategy": "is required"})
         strategy_id = parse_id(request.strategy.strategy_id, "strategy.strategy_id")
@@ -186,6 +186,6 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
     def DeletePedagogyStrategy(
         self, request: pb.DeletePedagogyStrategyRequest, context: grpc.ServicerContext
     ) -> pb.DeletePedagogyStrategyResponse:
-        caller = current_identity()
+        caller = require_teacher()
         self._usecases.delete_strategy(caller, parse_id(request.strategy_id, "strategy_id"))
         return pb.DeletePedagogyStrategyResponse()

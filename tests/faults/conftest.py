@@ -13,7 +13,9 @@ from devstack import Stack
 from tests.conftest import stack_fixtures
 from tests.content.support import Textbook, load, textbook_parsed
 
-stack, make_token, auth, content_stub, user_stub, ingest_stub = stack_fixtures("package", "teaching-fault-stack-")
+# ContentService runs as two replicas behind Envoy (tests/faults/test_replicas.py kills and restarts one).
+stack, make_token, auth, content_stub, user_stub, ingest_stub = stack_fixtures(
+    "package", "teaching-fault-stack-", replicas={"content": 2})
 
 
 @pytest.fixture(scope="package")

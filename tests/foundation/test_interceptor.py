@@ -4,12 +4,14 @@ handlers are covered through IngestService.WatchIngestJob in tests/ingest.)"""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from pydantic import SecretStr
 
 from common.auth import TokenVerifier, current_identity, mint_token, require_admin
 from common.errors import Aborted, InvalidArgument, NotFound
@@ -18,7 +20,7 @@ from common.settings import Settings
 from teaching.user.v1 import user_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2_grpc
 
-SETTINGS = Settings()
+SETTINGS = Settings(jwt_secret=SecretStr(secrets.token_urlsafe(32)))
 
 
 class ProbeServicer(user_service_pb2_grpc.UserServiceServicer):

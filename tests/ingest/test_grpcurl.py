@@ -73,21 +73,3 @@ def test_upload_as_grpcurl_does(
     assert printed["bookId"] == printed["job"]["bookId"]
     job = wait_terminal(ingest_stub, admin, printed["job"]["jobId"])
     assert job.atoms_written >= 1 and job.state == 3
-
-
-def test_cli_uploads_and_follows(stack: Any, corpus: Path, tmp_path: Path, make_token: Any) -> None:
-    pdf = tmp_path / "text-copy.pdf"
-    pdf.write_bytes(unique_copy((corpus / "text.pdf").read_bytes()))
-    result = subprocess.run(
-        [sys.executable, "-m", "ingest_svc.cli", "--address", stack.address("ingest"),
-         "--token", make_token("cli-admin", "admin"), "upload", str(pdf), "--title", "via cli"],
-        capture_output=True, text=True, env=stack.env, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "SUCCEEDED" in result.stdout and "upload" in result.stderr  # tqdm draws on stderr
-    refused = subprocess.run(
-        [sys.executable, "-m", "ingest_svc.cli", "--address", stack.address("ingest"),
-         "--token", make_token("cli-teacher", "teacher"), "upload", str(pdf), "--title", "nope"],
-        capture_output=True, text=True, env=stack.env, timeout=60,
-    )
-    assert refused.returncode == 2 and "PERMISSION_DENIED" in refused.stderr

@@ -124,8 +124,8 @@ def front_without_user_service(stack: Stack, tmp_path_factory: pytest.TempPathFa
     listen, admin, closed = _free_port(), _free_port(), _free_port()
     host, port = stack.address("content").split(":")
     config = load_renderer().render_envoy_config(
-        listen_host="127.0.0.1", listen_port=listen, admin_port=admin, content=(host, int(port)),
-        user=("127.0.0.1", closed), ingest=("127.0.0.1", closed),
+        listen_host="127.0.0.1", listen_port=listen, admin_port=admin, content=[(host, int(port))],
+        user=[("127.0.0.1", closed)], ingest=[("127.0.0.1", closed)], reflection=("127.0.0.1", closed),
         descriptor_path=str(REPO / "gen" / "descriptors.binpb"), cors_origins=["http://localhost:3000"],
     )
     path: Path = tmp_path_factory.mktemp("front-without-user") / "envoy.yaml"

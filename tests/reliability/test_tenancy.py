@@ -82,13 +82,6 @@ class Attempt:
     rpc: str  # Service.Method
     request: Callable[[Alice, str], Message]  # Alice, and the id to put where hers would go
     expected: Code = Code.NOT_FOUND
-    known_defect: str = ""
-
-
-UNBOUND_ARTIFACT_TOKENS = (
-    "user_svc binds ListArtifacts page tokens to the filters but not to the caller, so another teacher's token "
-    "is accepted (his list stays his own: nothing leaks); w10b's user_svc/usecases.py adds the owner to the query"
-)
 
 
 ATTEMPTS: dict[str, Attempt] = {
@@ -114,15 +107,10 @@ ATTEMPTS: dict[str, Attempt] = {
                                lambda a, i: content_pb.DeletePedagogyStrategyRequest(strategy_id=i)),
     # Her page tokens are bound to her query, which includes who asks.
     "artifacts-page-token": Attempt("UserService.ListArtifacts", lambda a, i: user_pb.ListArtifactsRequest(
-        page_token=a.artifact_page_token), Code.INVALID_ARGUMENT, UNBOUND_ARTIFACT_TOKENS),
+        page_token=a.artifact_page_token), Code.INVALID_ARGUMENT),
     "strategies-page-token": Attempt("ContentService.ListPedagogyStrategies", lambda a, i: (
         content_pb.ListPedagogyStrategiesRequest(page_token=a.strategy_page_token)), Code.INVALID_ARGUMENT),
 }
-
-
-def _attempts() -> list[Any]:
-    return [pytest.param(name, id=name, marks=[pytest.mark.xfail(strict=True, reason=attempt.known_defect)]
-                         if attempt.known_defect else []) for name, attempt in ATTEMPTS.items()]
 
 
 def _target_id(attempt: Attempt, alice: Alice) -> str:
@@ -140,7 +128,7 @@ def _grpc_error(bob: Teacher, channels: dict[str, grpc.Channel], label: str, req
     return error
 
 
-@pytest.mark.parametrize("name", _attempts())
+@pytest.mark.parametrize("name", list(ATTEMPTS))
 def test_other_teachers_resources_over_grpc(name: str, alice: Alice, bob: Teacher,
                                             channels: dict[str, grpc.Channel]) -> None:
     attempt = ATTEMPTS[name]
@@ -156,7 +144,7 @@ def test_other_teachers_resources_over_grpc(name: str, alice: Alice, bob: Teache
     assert alice.snapshot() == before
 
 
-@pytest.mark.parametrize("name", _attempts())
+@pytest.mark.parametrize("name", list(ATTEMPTS))
 def test_other_teachers_resources_over_json(name: str, alice: Alice, bob: Teacher, front: str) -> None:
     attempt = ATTEMPTS[name]
     before = alice.snapshot()

@@ -26,8 +26,6 @@ from tests.reliability.rpcs import HTTP_STATUS, RPCS, Rpc, assert_json_error, ca
 
 Code = grpc.StatusCode
 OK, DENIED, REFUSED = Code.OK, Code.PERMISSION_DENIED, Code.UNAUTHENTICATED
-ROLES_REQUIRED = ("issue 13 item 2 (w10b, common/auth.py require_teacher): a valid token without the teacher "
-                  "or admin role still gets teacher access")
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,6 @@ class TokenCase:
     header: Header
     teacher_rpc: Code  # what a teacher RPC answers
     admin_rpc: Code  # what an admin RPC answers
-    xfail_teacher: str = ""  # a known defect of the teacher RPC's answer
 
 
 CASES: dict[str, TokenCase] = {
@@ -110,10 +107,10 @@ CASES: dict[str, TokenCase] = {
     "teacher-and-admin": TokenCase(bearer(roles=["teacher", "admin"]), OK, OK),
     "role-as-a-string": TokenCase(bearer(roles="teacher"), OK, DENIED),
     "unknown-role-beside-teacher": TokenCase(bearer(roles=["teacher", "superuser"]), OK, DENIED),
-    "no-roles-claim": TokenCase(bearer(roles=DROP), DENIED, DENIED, ROLES_REQUIRED),
-    "empty-roles": TokenCase(bearer(roles=[]), DENIED, DENIED, ROLES_REQUIRED),
-    "unknown-role-only": TokenCase(bearer(roles=["superuser"]), DENIED, DENIED, ROLES_REQUIRED),
-    "role-in-wrong-case": TokenCase(bearer(roles=["Teacher", "ADMIN"]), DENIED, DENIED, ROLES_REQUIRED),
+    "no-roles-claim": TokenCase(bearer(roles=DROP), DENIED, DENIED),
+    "empty-roles": TokenCase(bearer(roles=[]), DENIED, DENIED),
+    "unknown-role-only": TokenCase(bearer(roles=["superuser"]), DENIED, DENIED),
+    "role-in-wrong-case": TokenCase(bearer(roles=["Teacher", "ADMIN"]), DENIED, DENIED),
     # Tokens that are refused whatever they claim.
     "roles-not-a-list": TokenCase(bearer(roles=5), REFUSED, REFUSED),
     "roles-not-strings": TokenCase(bearer(roles=["teacher", 5]), REFUSED, REFUSED),
@@ -153,9 +150,7 @@ def _params() -> list[Any]:
     for name, case in CASES.items():
         for target_name, target in TARGETS.items():
             expected = case.admin_rpc if target.admin_only else case.teacher_rpc
-            xfail = case.xfail_teacher if not target.admin_only else ""
-            marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
-            params.append(pytest.param(name, target_name, expected, id=f"{name}-{target_name}", marks=marks))
+            params.append(pytest.param(name, target_name, expected, id=f"{name}-{target_name}"))
     return params
 
 

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import pytest
 from google.protobuf import field_mask_pb2
 
 from teaching.user.v1 import user_service_pb2 as pb
+from teaching.user.v1 import user_service_pb2_grpc
 from tests.user.support import Teacher, book, field_violations
 
 NewTeacher = Callable[[], Teacher]
@@ -68,11 +70,9 @@ def test_update_changes_only_masked_fields(new_teacher: NewTeacher) -> None:
     assert list(cleared.grade_levels) == [] and cleared.display_name == "Ms. Rivera"
 
 
-def test_invalid_updates_are_refused_and_change_nothing(new_teacher: NewTeacher) -> None:
-    teacher = new_teacher()
-    teacher.call("UpdateProfile", _update_request(pb.TeacherProfile(display_name="Kept"), "display_name"))
-    before = _profile(teacher)
-    cases: list[tuple[pb.UpdateProfileRequest, str]] = [
+@pytest.mark.parametrize(
+    ("request_message", "field"),
+    [
         (_update_request(pb.TeacherProfile(display_name="x")), "update_mask"),
         (_update_request(pb.TeacherProfile(display_name="x"), "display_name", "nickname"), "update_mask"),
         (_update_request(pb.TeacherProfile(user_id="someone-else"), "user_id"), "update_mask"),
@@ -101,24 +101,25 @@ def test_invalid_updates_are_refused_and_change_nothing(new_teacher: NewTeacher)
             _update_request(pb.TeacherProfile(default_pedagogy_strategy_id="socratic"), "default_pedagogy_strategy_id"),
             "profile.default_pedagogy_strategy_id",
         ),
-    ]
-    for request, field in cases:
-        error = teacher.fails("UpdateProfile", request, grpc.StatusCode.INVALID_ARGUMENT)
-        assert field in field_violations(error), (field, field_violations(error))
-    # Every violation is reported at once, and a half-valid request writes nothing either.
-    error = teacher.fails(
-        "UpdateProfile",
-        _update_request(pb.TeacherProfile(display_name="New", language="?"), "display_name", "language"),
-        grpc.StatusCode.INVALID_ARGUMENT,
-    )
-    assert set(field_violations(error)) == {"profile.language"}
+        # A half-valid request is refused whole: the valid display_name is not written either.
+        (_update_request(pb.TeacherProfile(display_name="New", language="?"), "display_name", "language"),
+         "profile.language"),
+    ],
+    ids=["empty mask", "unknown path", "output-only path", "long name", "bad language", "too many subjects",
+         "blank grade", "bad book id", "negative page", "bad node id", "bad strategy id", "half valid"],
+)
+def test_invalid_updates_are_refused_and_change_nothing(
+    new_teacher: NewTeacher, request_message: pb.UpdateProfileRequest, field: str
+) -> None:
+    teacher = new_teacher()
+    teacher.call("UpdateProfile", _update_request(pb.TeacherProfile(display_name="Kept"), "display_name"))
+    before = _profile(teacher)
+    error = teacher.fails("UpdateProfile", request_message, grpc.StatusCode.INVALID_ARGUMENT)
+    assert set(field_violations(error)) == {field}
     assert _profile(teacher) == before
 
 
-def test_calls_without_a_token_are_unauthenticated(user_stub) -> None:  # type: ignore[no-untyped-def]
-    try:
+def test_calls_without_a_token_are_unauthenticated(user_stub: user_service_pb2_grpc.UserServiceStub) -> None:
+    with pytest.raises(grpc.RpcError) as error:
         user_stub.GetProfile(pb.GetProfileRequest(), timeout=10)
-    except grpc.RpcError as error:
-        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-    else:
-        raise AssertionError("GetProfile without a token succeeded")
+    assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED

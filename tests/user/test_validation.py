@@ -10,7 +10,7 @@ from google.protobuf import field_mask_pb2
 
 from teaching.user.v1 import user_service_pb2 as pb
 from tests.user.support import Teacher, book, field_violations, lesson_plan, quiz, worksheet
-from user_svc import limits
+from user_svc.rules import limits
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NewTeacher = Callable[[], Teacher]
@@ -62,47 +62,59 @@ def _bad_artifacts() -> list[tuple[str, pb.ClassArtifact, str]]:
     ]
 
 
-def test_invalid_creates_are_refused_and_write_nothing(new_teacher: NewTeacher) -> None:
+BAD_ARTIFACTS = _bad_artifacts()
+
+
+@pytest.mark.parametrize(("artifact", "field"), [case[1:] for case in BAD_ARTIFACTS],
+                         ids=[case[0] for case in BAD_ARTIFACTS])
+def test_invalid_creates_are_refused_and_write_nothing(
+    new_teacher: NewTeacher, artifact: pb.ClassArtifact, field: str
+) -> None:
     teacher = new_teacher()
-    for name, artifact, field in _bad_artifacts():
-        error = teacher.fails("CreateArtifact", pb.CreateArtifactRequest(artifact=artifact), INVALID)
-        assert field in field_violations(error), (name, field_violations(error))
+    error = teacher.fails("CreateArtifact", pb.CreateArtifactRequest(artifact=artifact), INVALID)
+    assert field in field_violations(error)
     assert teacher.list_all() == []
 
 
-def test_invalid_updates_leave_content_and_revision_unchanged(new_teacher: NewTeacher) -> None:
-    teacher = new_teacher()
-    original = teacher.create(quiz("Original", books=(book(),)))
-
-    def update(artifact: pb.ClassArtifact, *paths: str) -> pb.UpdateArtifactRequest:
-        artifact.artifact_id, artifact.etag = original.artifact_id, original.etag
-        return pb.UpdateArtifactRequest(artifact=artifact, update_mask=field_mask_pb2.FieldMask(paths=list(paths)))
-
+def _oversized_quiz() -> pb.ClassArtifact:
     oversized = quiz(questions=1)
     oversized.quiz.questions[0].prompt = "x" * (limits.BODY_MAX_BYTES + 1)
-    cases: list[tuple[pb.UpdateArtifactRequest, str]] = [
-        (update(pb.ClassArtifact(title="New")), "update_mask"),
-        (update(pb.ClassArtifact(title="New"), "title", "colour"), "update_mask"),
-        (update(pb.ClassArtifact(title="New"), "title", "quiz.questions"), "update_mask"),
-        (update(pb.ClassArtifact(kind=pb.ARTIFACT_KIND_WORKSHEET), "kind"), "update_mask"),
-        (update(pb.ClassArtifact(title="New"), "title", "revision"), "update_mask"),
-        (update(pb.ClassArtifact(title="t" * (limits.TITLE_MAX_CHARS + 1)), "title"), "artifact.title"),
-        (update(pb.ClassArtifact(title=""), "title"), "artifact.title"),
-        (update(oversized, "quiz"), "artifact.quiz"),
-        (update(worksheet(), "worksheet"), "update_mask"),  # a quiz cannot take a worksheet body
-        (update(worksheet(), "quiz"), "artifact.worksheet"),  # the mask and the body set disagree
-        (update(pb.ClassArtifact(book_ids=["nope"]), "book_ids"), "artifact.book_ids[0]"),
-        (update(pb.ClassArtifact(pedagogy_strategy_id="a b"), "pedagogy_strategy_id"), "artifact.pedagogy_strategy_id"),
-    ]
-    for request, field in cases:
-        error = teacher.fails("UpdateArtifact", request, INVALID)
-        assert field in field_violations(error), (request.update_mask.paths, field_violations(error))
-    # Valid fields next to an invalid one are not written either.
-    error = teacher.fails(
-        "UpdateArtifact", update(pb.ClassArtifact(title="Fine", book_ids=["bad"]), "title", "book_ids"), INVALID
-    )
-    assert set(field_violations(error)) == {"artifact.book_ids[0]"}
+    return oversized
 
+
+@pytest.mark.parametrize(
+    ("change", "paths", "field"),
+    [
+        (pb.ClassArtifact(title="New"), (), "update_mask"),
+        (pb.ClassArtifact(title="New"), ("title", "colour"), "update_mask"),
+        (pb.ClassArtifact(title="New"), ("title", "quiz.questions"), "update_mask"),
+        (pb.ClassArtifact(kind=pb.ARTIFACT_KIND_WORKSHEET), ("kind",), "update_mask"),
+        (pb.ClassArtifact(title="New"), ("title", "revision"), "update_mask"),
+        (pb.ClassArtifact(title="t" * (limits.TITLE_MAX_CHARS + 1)), ("title",), "artifact.title"),
+        (pb.ClassArtifact(title=""), ("title",), "artifact.title"),
+        (_oversized_quiz(), ("quiz",), "artifact.quiz"),
+        (worksheet(), ("worksheet",), "update_mask"),  # a quiz cannot take a worksheet body
+        (worksheet(), ("quiz",), "artifact.worksheet"),  # the mask and the body set disagree
+        (pb.ClassArtifact(book_ids=["nope"]), ("book_ids",), "artifact.book_ids[0]"),
+        (pb.ClassArtifact(pedagogy_strategy_id="a b"), ("pedagogy_strategy_id",), "artifact.pedagogy_strategy_id"),
+        # Valid fields next to an invalid one are not written either.
+        (pb.ClassArtifact(title="Fine", book_ids=["bad"]), ("title", "book_ids"), "artifact.book_ids[0]"),
+    ],
+    ids=["empty mask", "unknown path", "nested path", "kind", "output-only path", "long title", "empty title",
+         "oversized body", "body of another kind", "mask and body disagree", "bad book id", "bad strategy id",
+         "half valid"],
+)
+def test_invalid_updates_leave_content_and_revision_unchanged(
+    new_teacher: NewTeacher, change: pb.ClassArtifact, paths: tuple[str, ...], field: str
+) -> None:
+    teacher = new_teacher()
+    original = teacher.create(quiz("Original", books=(book(),)))
+    artifact = pb.ClassArtifact()
+    artifact.CopyFrom(change)
+    artifact.artifact_id, artifact.etag = original.artifact_id, original.etag
+    request = pb.UpdateArtifactRequest(artifact=artifact, update_mask=field_mask_pb2.FieldMask(paths=list(paths)))
+    error = teacher.fails("UpdateArtifact", request, INVALID)
+    assert set(field_violations(error)) == {field}
     assert teacher.get(original.artifact_id) == original
     assert teacher.revisions(original.artifact_id) == []
 
@@ -134,16 +146,23 @@ def test_malformed_ids_and_filters_are_invalid_arguments(
     assert field in field_violations(error)
 
 
-def test_revision_numbers_must_be_positive(new_teacher: NewTeacher) -> None:
+@pytest.mark.parametrize(
+    ("method", "make_request"),
+    [
+        ("GetArtifactRevision",
+         lambda created: pb.GetArtifactRevisionRequest(artifact_id=created.artifact_id, revision=0)),
+        ("RollbackArtifact",
+         lambda created: pb.RollbackArtifactRequest(artifact_id=created.artifact_id, revision=-1, etag=created.etag)),
+    ],
+    ids=["get revision 0", "rollback to -1"],
+)
+def test_revision_numbers_must_be_positive(
+    new_teacher: NewTeacher, method: str, make_request: Callable[[pb.ClassArtifact], object]
+) -> None:
     teacher = new_teacher()
     created = teacher.create(quiz())
-    for request in (
-        pb.GetArtifactRevisionRequest(artifact_id=created.artifact_id, revision=0),
-        pb.RollbackArtifactRequest(artifact_id=created.artifact_id, revision=-1, etag=created.etag),
-    ):
-        method = "GetArtifactRevision" if isinstance(request, pb.GetArtifactRevisionRequest) else "RollbackArtifact"
-        error = teacher.fails(method, request, INVALID)
-        assert "revision" in field_violations(error)
+    error = teacher.fails(method, make_request(created), INVALID)
+    assert "revision" in field_violations(error)
     assert teacher.get(created.artifact_id) == created
 
 

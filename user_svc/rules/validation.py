@@ -1,4 +1,4 @@
-"""Checks on UserService requests: shapes, ids and size limits (user_svc/limits.py).
+"""Checks on UserService requests: shapes, ids and size limits (user_svc/rules/limits.py).
 
 Every check collects violations with AIP field paths (e.g. `artifact.quiz.questions[3].prompt`) so
 one INVALID_ARGUMENT reports all of them; callers raise before anything is written.
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 from uuid import UUID
 
-from google.protobuf.message import Message
-
 from common.errors import InvalidArgument
-from teaching.user.v1 import user_service_pb2 as pb
-from user_svc import limits
+from user_svc.rules import limits
+from user_svc.rules.types import ActiveBookDraft, ArtifactKind, AtomReferenceDraft, ProfileDraft
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 
@@ -29,14 +28,6 @@ class Violations:
     def raise_if_any(self) -> None:
         if self.found:
             raise InvalidArgument(dict(self.found))
-
-
-def parse_uuid(value: str, field: str) -> UUID:
-    """A UUID id from a request; InvalidArgument naming the field otherwise."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise InvalidArgument({field: "must be a UUID" if value else "is required"}) from None
 
 
 def text(v: Violations, value: str, field: str, max_chars: int, *, required: bool = False) -> None:
@@ -82,7 +73,7 @@ def mask_paths(v: Violations, paths: Iterable[str], allowed: Sequence[str]) -> l
 # Profiles
 
 
-def profile_fields(v: Violations, profile: pb.TeacherProfile, paths: Iterable[str]) -> None:
+def profile_fields(v: Violations, profile: ProfileDraft, paths: Iterable[str]) -> None:
     for path in paths:
         field = f"profile.{path}"
         if path == "display_name":
@@ -102,7 +93,7 @@ def profile_fields(v: Violations, profile: pb.TeacherProfile, paths: Iterable[st
             _active_books(v, profile.active_books, field)
 
 
-def _active_books(v: Violations, books: Sequence[pb.ActiveBook], field: str) -> None:
+def _active_books(v: Violations, books: Sequence[ActiveBookDraft], field: str) -> None:
     if len(books) > limits.LIST_MAX_ITEMS:
         v.add(field, f"has {len(books)} entries; at most {limits.LIST_MAX_ITEMS} allowed")
         return
@@ -118,74 +109,68 @@ def _active_books(v: Violations, books: Sequence[pb.ActiveBook], field: str) -> 
             v.add(f"{entry}.current_page", f"must be between 0 (unset) and {limits.PAGE_NUMBER_MAX}")
 
 
-# Artifacts
-
-BODY_FIELD = {
-    pb.ARTIFACT_KIND_QUIZ: "quiz",
-    pb.ARTIFACT_KIND_LESSON_PLAN: "lesson_plan",
-    pb.ARTIFACT_KIND_WORKSHEET: "worksheet",
-}
+# Artifacts (bodies arrive as proto JSON: fields left at their default are absent)
 
 
-def body(v: Violations, message: Message, field: str) -> None:
-    """The body message `message` (Quiz, LessonPlan or Worksheet) at path `field`."""
-    size = message.ByteSize()
+def body(v: Violations, kind: ArtifactKind, content: dict[str, Any], size: int, field: str) -> None:
+    """The body of a `kind` artifact at path `field`, `size` bytes serialized as protobuf."""
     if size > limits.BODY_MAX_BYTES:
         v.add(field, f"is {size} bytes serialized; at most {limits.BODY_MAX_BYTES} allowed")
         return
-    if isinstance(message, pb.Quiz):
-        _quiz(v, message, field)
-    elif isinstance(message, pb.LessonPlan):
-        _lesson_plan(v, message, field)
-    elif isinstance(message, pb.Worksheet):
-        _worksheet(v, message, field)
+    {ArtifactKind.QUIZ: _quiz, ArtifactKind.LESSON_PLAN: _lesson_plan, ArtifactKind.WORKSHEET: _worksheet}[kind](
+        v, content, field
+    )
 
 
-def _entries(v: Violations, entries: Sequence[Message], field: str) -> bool:
+def _entries(v: Violations, entries: Sequence[Any], field: str) -> bool:
     if len(entries) > limits.BODY_ENTRIES_MAX:
         v.add(field, f"has {len(entries)} entries; at most {limits.BODY_ENTRIES_MAX} allowed")
         return False
     return True
 
 
-def _quiz(v: Violations, quiz: pb.Quiz, field: str) -> None:
-    if not _entries(v, quiz.questions, f"{field}.questions"):
+def _quiz(v: Violations, quiz: dict[str, Any], field: str) -> None:
+    questions = quiz.get("questions", [])
+    if not _entries(v, questions, f"{field}.questions"):
         return
     long = limits.LONG_TEXT_MAX_CHARS
-    for index, question in enumerate(quiz.questions):
+    for index, question in enumerate(questions):
         at = f"{field}.questions[{index}]"
-        text(v, question.prompt, f"{at}.prompt", long, required=True)
-        text(v, question.answer, f"{at}.answer", long)
-        text(v, question.explanation, f"{at}.explanation", long)
-        if question.choices:
-            text_list(v, question.choices, f"{at}.choices")
-            if len(question.choices) < 2:
+        text(v, question.get("prompt", ""), f"{at}.prompt", long, required=True)
+        text(v, question.get("answer", ""), f"{at}.answer", long)
+        text(v, question.get("explanation", ""), f"{at}.explanation", long)
+        choices = question.get("choices", [])
+        if choices:
+            text_list(v, choices, f"{at}.choices")
+            if len(choices) < 2:
                 v.add(f"{at}.choices", "a multiple-choice question needs at least 2 choices (none for open ones)")
-            elif not 0 <= question.correct_choice_index < len(question.choices):
-                v.add(f"{at}.correct_choice_index", f"must index one of the {len(question.choices)} choices")
+            elif not 0 <= question.get("correct_choice_index", 0) < len(choices):
+                v.add(f"{at}.correct_choice_index", f"must index one of the {len(choices)} choices")
 
 
-def _lesson_plan(v: Violations, plan: pb.LessonPlan, field: str) -> None:
-    text_list(v, plan.objectives, f"{field}.objectives")
-    text_list(v, plan.materials, f"{field}.materials")
-    if not _entries(v, plan.activities, f"{field}.activities"):
+def _lesson_plan(v: Violations, plan: dict[str, Any], field: str) -> None:
+    text_list(v, plan.get("objectives", []), f"{field}.objectives")
+    text_list(v, plan.get("materials", []), f"{field}.materials")
+    activities = plan.get("activities", [])
+    if not _entries(v, activities, f"{field}.activities"):
         return
-    for index, activity in enumerate(plan.activities):
+    for index, activity in enumerate(activities):
         at = f"{field}.activities[{index}]"
-        text(v, activity.title, f"{at}.title", limits.TITLE_MAX_CHARS, required=True)
-        text(v, activity.description, f"{at}.description", limits.LONG_TEXT_MAX_CHARS)
-        if not 0 <= activity.duration_minutes <= limits.LESSON_ACTIVITY_MAX_MINUTES:
+        text(v, activity.get("title", ""), f"{at}.title", limits.TITLE_MAX_CHARS, required=True)
+        text(v, activity.get("description", ""), f"{at}.description", limits.LONG_TEXT_MAX_CHARS)
+        if not 0 <= activity.get("duration_minutes", 0) <= limits.LESSON_ACTIVITY_MAX_MINUTES:
             v.add(f"{at}.duration_minutes", f"must be between 0 and {limits.LESSON_ACTIVITY_MAX_MINUTES}")
 
 
-def _worksheet(v: Violations, sheet: pb.Worksheet, field: str) -> None:
-    text(v, sheet.instructions, f"{field}.instructions", limits.LONG_TEXT_MAX_CHARS)
-    if not _entries(v, sheet.items, f"{field}.items"):
+def _worksheet(v: Violations, sheet: dict[str, Any], field: str) -> None:
+    text(v, sheet.get("instructions", ""), f"{field}.instructions", limits.LONG_TEXT_MAX_CHARS)
+    items = sheet.get("items", [])
+    if not _entries(v, items, f"{field}.items"):
         return
-    for index, item in enumerate(sheet.items):
+    for index, item in enumerate(items):
         at = f"{field}.items[{index}]"
-        text(v, item.prompt, f"{at}.prompt", limits.LONG_TEXT_MAX_CHARS, required=True)
-        text(v, item.answer, f"{at}.answer", limits.LONG_TEXT_MAX_CHARS)
+        text(v, item.get("prompt", ""), f"{at}.prompt", limits.LONG_TEXT_MAX_CHARS, required=True)
+        text(v, item.get("answer", ""), f"{at}.answer", limits.LONG_TEXT_MAX_CHARS)
 
 
 def book_ids(v: Violations, ids: Sequence[str], field: str) -> None:
@@ -200,7 +185,7 @@ def book_ids(v: Violations, ids: Sequence[str], field: str) -> None:
         seen.add(book_id.lower())
 
 
-def atom_references(v: Violations, refs: Sequence[pb.AtomReference], field: str) -> None:
+def atom_references(v: Violations, refs: Sequence[AtomReferenceDraft], field: str) -> None:
     if len(refs) > limits.LIST_MAX_ITEMS:
         v.add(field, f"has {len(refs)} entries; at most {limits.LIST_MAX_ITEMS} allowed")
         return
