@@ -8,6 +8,8 @@
   without a token) and makes the identity available to handlers through `current_identity()`.
 - `ServiceError`s raised anywhere below the handler become statuses with details (common.status);
   any other exception becomes INTERNAL with an error id, logged with its stack trace under that id.
+- A non-blocking streaming handler (grpc's `experimental_non_blocking`: it returns at once and sends
+  later through a callback, holding no thread) stays non-blocking; `end_stream` ends its stream.
 """
 
 from __future__ import annotations
@@ -202,6 +204,17 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
         finally:
             reset_identity(token)
 
+    def non_blocking(request: Any, context: grpc.ServicerContext, send: Callable[[Any], None]) -> None:
+        token = set_identity(identity)
+        try:
+            behavior(admit(request), context, send)
+        except ServiceError as error:
+            context.abort_with_status(to_status(error))
+        except Exception as error:
+            _fail(context, method, error)
+        finally:
+            reset_identity(token)
+
     def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         token = set_identity(identity)
         try:
@@ -215,6 +228,13 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
             with contextlib.suppress(ValueError):
                 reset_identity(token)
 
+    if streams_response and not streams_request and getattr(behavior, "experimental_non_blocking", False):
+        non_blocking.experimental_non_blocking = True  # type: ignore[attr-defined]
+        return grpc.unary_stream_rpc_method_handler(  # type: ignore[no-any-return]
+            non_blocking,  # type: ignore[arg-type]
+            request_deserializer=_guard_deserializer(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
     make_handler = {
         (False, False): grpc.unary_unary_rpc_method_handler,
         (False, True): grpc.unary_stream_rpc_method_handler,
@@ -226,6 +246,16 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
         request_deserializer=_guard_deserializer(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
+
+
+def end_stream(context: grpc.ServicerContext, send: Callable[[Any], None], error: ServiceError | None) -> None:
+    """End a non-blocking stream: OK when `error` is None, else with its status and details."""
+    if error is not None:
+        status = to_status(error)
+        context.set_code(status.code)
+        context.set_details(status.details)
+        context.set_trailing_metadata(status.trailing_metadata)
+    send(None)
 
 
 class AuthInterceptor(_ServerInterceptor):

@@ -60,10 +60,13 @@ class ServiceServer:
         on_stop: Callable[[], None] | None = None,
         reflected: Sequence[str] | None = None,
         dependencies: Sequence[Dependency] = (),
+        open_streams: int = 0,
+        on_drain: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.service_names = list(service_names)
         self._on_stop = on_stop
+        self._on_drain = on_drain
         self._stopped = threading.Event()
         options = [
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
@@ -79,7 +82,9 @@ class ServiceServer:
             futures.ThreadPoolExecutor(max_workers=settings.grpc_max_workers),
             interceptors=[AuthInterceptor(TokenVerifier(settings))],
             options=options,
-            maximum_concurrent_rpcs=settings.grpc_max_workers * 4,
+            # Calls queue for a thread up to 4 per thread, beyond which grpc refuses them at once;
+            # non-blocking streams (`open_streams` at most) hold no thread and count apart.
+            maximum_concurrent_rpcs=settings.grpc_max_workers * 4 + open_streams,
         )
         register(self.server)
         self.health = HealthServicer(experimental_non_blocking=True)
@@ -109,6 +114,8 @@ class ServiceServer:
         self._stopped.set()
         self.monitor.stop()
         self.health.enter_graceful_shutdown()
+        if self._on_drain is not None:
+            self._on_drain()  # long-lived streams end now rather than at the end of the grace period
         self.server.stop(self.settings.shutdown_grace_seconds).wait()
         if self._on_stop is not None:
             self._on_stop()
@@ -135,9 +142,28 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
+class ServiceResources(contextlib.ExitStack):
+    """What a service's build opened (closed once the server stopped), and the long-lived streams
+    it serves (room for them in the server, and how to end them when the server drains)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open_streams = 0
+        self._drains: list[Callable[[], None]] = []
+
+    def serve_streams(self, limit: int, drain: Callable[[], None]) -> None:
+        """Up to `limit` non-blocking streams at once; `drain` ends them all when draining begins."""
+        self.open_streams += limit
+        self._drains.append(drain)
+
+    def drain(self) -> None:
+        for drain in self._drains:
+            drain()
+
+
 # A servicer factory: builds the service's servicer from settings, entering what must be closed on
-# shutdown (pools, caches) into the exit stack.
-BuildServicer = Callable[[Settings, contextlib.ExitStack], Any]
+# shutdown (pools, caches) into the resources.
+BuildServicer = Callable[[Settings, ServiceResources], Any]
 AddServicer = Callable[[Any, grpc.Server], None]
 # What a service calls, for its health: built from settings, probed in the background.
 Dependencies = Callable[[Settings], Sequence[Dependency]]
@@ -168,7 +194,7 @@ def run_service(
         raise SystemExit(f"{service.name} refuses to start: {error}") from None
     if migrate is not None:
         apply_migrations(migrate, settings)
-    with contextlib.ExitStack() as resources:
+    with ServiceResources() as resources:
         servicer = build(settings, resources)
         ServiceServer(
             settings,
@@ -176,4 +202,6 @@ def run_service(
             service_names=[service.full_name],
             register=lambda server: add_servicer(servicer, server),
             dependencies=dependencies(settings) if dependencies is not None else (),
+            open_streams=resources.open_streams,
+            on_drain=resources.drain,
         ).serve_forever()

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # The suite's reflection server (reflection_svc): Envoy routes reflection through the front to it.
     reflection_port: int = 50054
     grpc_max_workers: int = 32
+    # Long-lived non-blocking streams (WatchIngestJob) a server holds at most, all callers together and
+    # per caller; they hold no thread, and beyond these a new one gets RESOURCE_EXHAUSTED.
+    watch_max_streams: int = 1024
+    watch_max_per_caller: int = 64
     # Largest gRPC message a service accepts (upload chunks are at most 1 MiB).
     grpc_max_message_bytes: int = 4 * 1024 * 1024
     # Seconds in-flight calls get to finish on SIGTERM.

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import redis
 
 from common.db import PostgresCheck, content_pool
 from common.health import Dependency
-from common.server import run_service
+from common.server import ServiceResources, run_service
 from common.settings import Settings
 from ingest_svc.api import IngestServicer
 from ingest_svc.outbox import OutboxRelay
 from ingest_svc.storage import storage_from_settings
 from ingest_svc.usecases import IngestUseCases
+from ingest_svc.watches import JobWatches
 from ingest_svc.worker import PUBLISH_TIMEOUT_SECONDS, CeleryDispatcher, revoke_job_tasks
 from teaching.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
 
-def build(settings: Settings, resources: contextlib.ExitStack) -> IngestServicer:
+def build(settings: Settings, resources: ServiceResources) -> IngestServicer:
     pool = resources.enter_context(content_pool(settings, name="ingest"))
     relay = OutboxRelay(pool, CeleryDispatcher())
     relay.start()
     resources.callback(relay.stop)
+    watches = JobWatches(settings.content_conninfo(), max_streams=settings.watch_max_streams,
+                         max_per_caller=settings.watch_max_per_caller,
+                         connect_timeout=settings.db_connect_timeout_seconds)
+    watches.start()
+    resources.callback(watches.close)
+    resources.serve_streams(settings.watch_max_streams, watches.drain)
     return IngestServicer(
-        IngestUseCases(settings, pool, storage_from_settings(settings), relay.poke, revoke_job_tasks)
+        IngestUseCases(settings, pool, storage_from_settings(settings), relay.poke, revoke_job_tasks, watches)
     )
 
 

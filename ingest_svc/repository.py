@@ -96,6 +96,11 @@ def get_job(conn: Conn, job_id: uuid.UUID, *, for_update: bool = False) -> Job |
     return _jobs(conn).execute(f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE job_id = %s{lock}", (job_id,)).fetchone()
 
 
+def get_jobs(conn: Conn, job_ids: Sequence[uuid.UUID]) -> list[Job]:
+    return _jobs(conn).execute(f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE job_id = ANY(%s)",
+                               (list(job_ids),)).fetchall()
+
+
 def get_state(conn: Conn, job_id: uuid.UUID) -> JobState | None:
     state = conn.cursor(row_factory=scalar_row).execute(
         "SELECT state FROM ingest_jobs WHERE job_id = %s", (job_id,)

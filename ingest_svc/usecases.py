@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +22,10 @@ from ingest_svc.holds import HoldPoints
 from ingest_svc.rules.jobs import Job, JobState, UploadMetadata
 from ingest_svc.rules.uploads import UploadChecks
 from ingest_svc.storage import ObjectStorage
+from ingest_svc.watches import Deliver, Finish, JobWatches
 
 log = logging.getLogger(__name__)
 
-WATCH_POLL_SECONDS = 0.3
 _JOBS_CURSOR = pydantic.TypeAdapter(tuple[dt.datetime, uuid.UUID])
 
 
@@ -45,12 +44,14 @@ class IngestUseCases:
         storage: ObjectStorage,
         dispatch_soon: Callable[[], None],
         revoke: Callable[[uuid.UUID, list[int]], None],
+        watches: JobWatches,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.storage = storage
         self.dispatch_soon = dispatch_soon
         self.revoke = revoke
+        self.watches = watches
         self.page_tokens = PageTokens.from_settings(settings)
         self.holds = HoldPoints.from_folder(settings.ingest_hold_dir)
 
@@ -158,15 +159,8 @@ class IngestUseCases:
         self.storage.delete(job.storage_key)
         return cancelled
 
-    def watch(self, job_id: uuid.UUID, is_active: Callable[[], bool]) -> Iterator[Job]:
-        """The job now and after every change, until it ends or the caller goes away."""
-        last: Job | None = None
-        while is_active():
-            job = self.get(job_id)
-            if job != last:
-                yield job
-                last = job
-            if job.state.is_terminal:
-                return
-            time.sleep(WATCH_POLL_SECONDS)
-
+    def watch(self, job_id: uuid.UUID, caller: str, deliver: Deliver, finish: Finish) -> Callable[[], None]:
+        """Follow the job: `deliver` gets it now and after every change, `finish` ends the stream after
+        its terminal state. Returns what stops following (when the caller goes away)."""
+        self.get(job_id)  # NOT_FOUND before the stream starts
+        return self.watches.open(job_id, caller, deliver, finish)
