@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # Ingest limits.
     upload_max_bytes: int = 200 * 1024 * 1024
     upload_chunk_max_bytes: int = 1024 * 1024
+    # Stored files (ingest_svc.sweeper): swept this often; a job's PDF is kept this long after the job
+    # ended; a partial upload or a PDF without a job is removed once left alone this long.
+    ingest_sweep_seconds: float = 600.0
+    ingest_file_retention_seconds: float = 24 * 3600.0
+    ingest_orphan_grace_seconds: float = 3600.0
     # Tests only: a folder where a test can hold a book's ingest job at a named point
     # (ingest_svc.holds.HoldPoints). Unset in production: no hold point is ever checked.
     ingest_hold_dir: str = ""

@@ -11,6 +11,7 @@ from common.settings import Settings
 from ingest_svc.api import IngestServicer
 from ingest_svc.outbox import OutboxRelay
 from ingest_svc.storage import storage_from_settings
+from ingest_svc.sweeper import StorageSweeper
 from ingest_svc.usecases import IngestUseCases
 from ingest_svc.watches import JobWatches
 from ingest_svc.worker import PUBLISH_TIMEOUT_SECONDS, CeleryDispatcher, revoke_job_tasks
@@ -28,9 +29,11 @@ def build(settings: Settings, resources: ServiceResources) -> IngestServicer:
     watches.start()
     resources.callback(watches.close)
     resources.serve_streams(settings.watch_max_streams, watches.drain)
-    return IngestServicer(
-        IngestUseCases(settings, pool, storage_from_settings(settings), relay.poke, revoke_job_tasks, watches)
-    )
+    storage = storage_from_settings(settings)
+    sweeper = StorageSweeper(pool, storage, settings)
+    sweeper.start()
+    resources.callback(sweeper.stop)
+    return IngestServicer(IngestUseCases(settings, pool, storage, relay.poke, revoke_job_tasks, watches))
 
 
 def dependencies(settings: Settings) -> list[Dependency]:

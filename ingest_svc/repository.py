@@ -398,3 +398,44 @@ def recover_orphans(conn: Conn, *, own: str | None, dead_after: float, stale_aft
             {**params, "ids": orphans},
         )
     return orphans
+
+
+# --- stored files ------------------------------------------------------------------------------
+
+
+def try_sweep_lock(conn: Conn) -> bool:
+    """One sweeper at a time among the replicas (a session lock: release it with sweep_unlock)."""
+    locked: bool | None = conn.cursor(row_factory=scalar_row).execute(
+        "SELECT pg_try_advisory_lock(hashtextextended('ingest-storage-sweep', 0))"
+    ).fetchone()
+    return bool(locked)
+
+
+def sweep_unlock(conn: Conn) -> None:
+    conn.execute("SELECT pg_advisory_unlock(hashtextextended('ingest-storage-sweep', 0))")
+
+
+class EndedFile(NamedTuple):
+    job_id: uuid.UUID
+    storage_key: str
+
+
+def ended_job_files(conn: Conn, retention_seconds: float, limit: int) -> list[EndedFile]:
+    """Stored files of jobs that ended more than `retention_seconds` ago and are still there."""
+    return conn.cursor(row_factory=class_row(EndedFile)).execute(
+        """SELECT job_id, storage_key FROM ingest_jobs
+           WHERE end_time < now() - make_interval(secs => %s) AND file_removed_time IS NULL
+             AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
+           ORDER BY end_time LIMIT %s""",
+        (retention_seconds, limit),
+    ).fetchall()
+
+
+def mark_files_removed(conn: Conn, job_ids: Sequence[uuid.UUID]) -> None:
+    conn.execute("UPDATE ingest_jobs SET file_removed_time = now() WHERE job_id = ANY(%s)", (list(job_ids),))
+
+
+def existing_jobs(conn: Conn, job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    return set(conn.cursor(row_factory=scalar_row).execute(
+        "SELECT job_id FROM ingest_jobs WHERE job_id = ANY(%s)", (list(job_ids),)
+    ).fetchall())

@@ -20,7 +20,7 @@ from content_svc import writer
 from ingest_svc import repository
 from ingest_svc.holds import HoldPoints
 from ingest_svc.rules.jobs import Job, JobState, UploadMetadata
-from ingest_svc.rules.uploads import UploadChecks
+from ingest_svc.rules.uploads import UploadChecks, storage_key
 from ingest_svc.storage import ObjectStorage
 from ingest_svc.watches import Deliver, Finish, JobWatches
 
@@ -69,24 +69,24 @@ class IngestUseCases:
             max_bytes=self.settings.upload_max_bytes, chunk_max_bytes=self.settings.upload_chunk_max_bytes
         )
         job_id, book_id = uuid.uuid4(), uuid.uuid4()
-        storage_key = f"uploads/{job_id}.pdf"
+        key = storage_key(job_id)
         pending = self.storage.begin_upload()
         try:
             for chunk in chunks:
                 checks.add(chunk)
                 pending.write(chunk)
             sha256 = checks.finish(metadata.expected_sha256)
-            pending.commit(storage_key)
+            pending.commit(key)
         except BaseException:
             pending.abort()
             raise
         try:
-            outcome = self._record(metadata, job_id, book_id, sha256, checks.size, storage_key, created_by)
+            outcome = self._record(metadata, job_id, book_id, sha256, checks.size, key, created_by)
         except BaseException:
-            self.storage.delete(storage_key)
+            self.storage.delete(key)
             raise
         if outcome.deduplicated:
-            self.storage.delete(storage_key)
+            self.storage.delete(key)
         else:
             self.holds.wait(HoldPoints.UPLOAD_RECORDED, sha256)
             self.dispatch_soon()

@@ -37,7 +37,10 @@ def running_stack(prefix: str, replicas: dict[str, int] | None = None) -> Iterat
     # INGEST_HOLD_DIR: where ingest tests hold a job mid-book (tests/ingest/helpers.py, HeldJob).
     holds = data_dir / "holds"
     holds.mkdir()
-    extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds)}
+    # INGEST_SWEEP_SECONDS: the storage sweeper runs often (its retention and grace stay the defaults,
+    # so it removes only what tests/ingest/test_sweeper.py backdates).
+    extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds),
+                 "INGEST_SWEEP_SECONDS": "1"}
     the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=False,
                       extra_env=extra_env, replicas=replicas)
     try:
