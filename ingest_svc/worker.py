@@ -27,7 +27,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 # The pipeline's modules (numpy, pypdfium2, psycopg, the embedders; about 0.25 s of imports) load
 # here, in the parent, so forked worker processes start with them instead of paying on their first task.
 from common.db import content_pool
-from common.errors import InvalidArgument
+from common.errors import InvalidArgument, Unavailable
 from common.settings import get_settings
 from content_svc.contract import DuplicateBook, Embedder
 from content_svc.embedding import embedder_from_settings
@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 settings = get_settings()
 
 MAX_RETRIES = 3
+# A dependency outage (the database down) is retried patiently: 1, 2, 4, 8, then every 10 s, about
+# a minute and a half in all, so an outage that long delays a book instead of failing it.
+OUTAGE_RETRIES = 12
+OUTAGE_RETRY_MAX_SECONDS = 10
 # Every broker operation of ours (publish, revoke) gives up after this long.
 PUBLISH_TIMEOUT_SECONDS = 2.0
 
@@ -162,13 +166,21 @@ class PipelineTask(Task):  # type: ignore[misc]
     autoretry_for = (Exception,)
     # Retrying these cannot help: the file is unreadable, the book is already in the library, the
     # parsed book is inconsistent, or the job ended (cancelled) under the step.
-    dont_autoretry_for = (IngestFailed, DuplicateBook, InvalidArgument, JobCancelled)
+    # Unavailable is retried too, patiently (__call__).
+    dont_autoretry_for = (IngestFailed, DuplicateBook, InvalidArgument, JobCancelled, Unavailable)
     # Expected outcomes, not worker errors: logged without a traceback.
     throws = (IngestFailed, JobCancelled)
     max_retries = MAX_RETRIES
     retry_backoff = True  # 1 s, 2 s, 4 s
     retry_backoff_max = 60
     retry_jitter = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Unavailable as outage:
+            countdown = min(2 ** self.request.retries, OUTAGE_RETRY_MAX_SECONDS)
+            raise self.retry(exc=outage, countdown=countdown, max_retries=OUTAGE_RETRIES) from None
 
     def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                    einfo: Any) -> None:

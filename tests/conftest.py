@@ -28,8 +28,12 @@ def _envoy_available() -> bool:
 
 
 @contextlib.contextmanager
-def running_stack(prefix: str, replicas: dict[str, int] | None = None) -> Iterator[Stack]:
-    """A whole stack on free ports in a fresh temporary folder, stopped and removed afterwards."""
+def running_stack(prefix: str, replicas: dict[str, int] | None = None, *, durable: bool = False) -> Iterator[Stack]:
+    """A whole stack on free ports in a fresh temporary folder, stopped and removed afterwards.
+
+    Not durable by default (no fsync, asynchronous commits: fast); a stack whose Postgres or Redis
+    is killed must be, or it loses the last acknowledged writes by design, not by a defect.
+    """
     # Not under pytest's basetemp: a concurrent pytest session resets that folder's mode to 0700 and
     # prunes old numbered folders, which would cut off (or delete) this session's Postgres cluster.
     data_dir = Path(tempfile.mkdtemp(prefix=prefix))
@@ -41,7 +45,7 @@ def running_stack(prefix: str, replicas: dict[str, int] | None = None) -> Iterat
     # so it removes only what tests/ingest/test_sweeper.py backdates).
     extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds),
                  "INGEST_SWEEP_SECONDS": "1"}
-    the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=False,
+    the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=durable,
                       extra_env=extra_env, replicas=replicas)
     try:
         the_stack.start()
@@ -58,7 +62,8 @@ def running_stack(prefix: str, replicas: dict[str, int] | None = None) -> Iterat
 
 
 def stack_fixtures(
-    scope: Literal["session", "package"], prefix: str, replicas: dict[str, int] | None = None
+    scope: Literal["session", "package"], prefix: str, replicas: dict[str, int] | None = None, *,
+    durable: bool = False,
 ) -> tuple[Any, ...]:
     """`stack` and the fixtures bound to it (tokens, stubs) at one scope.
 
@@ -67,7 +72,7 @@ def stack_fixtures(
     """
 
     def stack() -> Iterator[Stack]:
-        with running_stack(prefix, replicas) as the_stack:
+        with running_stack(prefix, replicas, durable=durable) as the_stack:
             yield the_stack
 
     def make_token(stack: Stack) -> Callable[..., str]:

@@ -19,8 +19,10 @@ from tests.content.support import Textbook, load, textbook_parsed
 from tests.ingest.helpers import wait_for
 
 # ContentService runs as two replicas behind Envoy (tests/faults/test_replicas.py kills and restarts one).
+# Durable (fsync, synchronous commits) like production: Postgres and Redis are killed here, and what
+# they acknowledged must survive.
 stack, make_token, auth, content_stub, user_stub, ingest_stub = stack_fixtures(
-    "package", "teaching-fault-stack-", replicas={"content": 2})
+    "package", "teaching-fault-stack-", replicas={"content": 2}, durable=True)
 
 
 @pytest.fixture(scope="package")

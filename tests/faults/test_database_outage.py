@@ -10,18 +10,22 @@ from __future__ import annotations
 import logging
 import signal
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2, content_service_pb2_grpc
 from teaching.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
+from teaching.ingest.v1 import ingest_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
-from tests.ingest.helpers import wait_for
+from tests.ingest.helpers import HeldJob, unique_copy, upload, wait_for, wait_terminal
 from tests.reliability.rpcs import error_info
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,8 @@ SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.Health
 # How long a call may take to fail while the database is down: generous (the design answers at
 # once, or after the 2 s checkout timeout), far below the 30 s the pool used to wait.
 FAIL_FAST_SECONDS = 6.0
+# How long the mid-book outage lasts: longer than an ordinary error's retries, within an outage's.
+OUTAGE_SECONDS = 15
 
 
 def _list_books(channel: grpc.Channel, metadata: Any) -> None:
@@ -122,3 +128,29 @@ def test_postgres_killed_calls_fail_fast_health_follows_and_all_recovers(
     assert stack._procs[name].pid == pid and name not in stack.dead_processes()  # no restart needed
     log.warning("%s: failed after %.2fs, NOT_SERVING %.2fs after the kill; SERVING %.2fs and answering %.2fs "
                 "after Postgres was back", name, failed_after, reported_after, healthy_after, answered_after)
+
+
+def test_postgres_killed_mid_book_delays_the_book_and_it_loads_once(
+    stack: Stack, ingest_stub: ingest_service_pb2_grpc.IngestServiceStub,
+    auth: Callable[..., list[tuple[str, str]]], corpus: Path, request: pytest.FixtureRequest,
+) -> None:
+    """The steps a Postgres outage interrupts wait for it (patient retries) instead of failing the book."""
+    admin = auth("outage-ingest-admin", "admin")
+    book = (corpus / "thinkpython2.pdf").read_bytes()
+    clean = wait_terminal(ingest_stub, admin, upload(ingest_stub, admin, unique_copy(book), "clean").job.job_id)
+    data = unique_copy(book)
+    with HeldJob(stack, data) as hold:
+        job_id = upload(ingest_stub, admin, data, "Through the outage").job.job_id
+        hold.wait_until_held()
+        request.getfixturevalue("postgres_killed")
+    # Released into the outage: the remaining page ranges meet a database that is gone, for longer
+    # than the three quick retries of an ordinary error (1 + 2 + 4 s) used to allow.
+    time.sleep(OUTAGE_SECONDS)
+    stack.start_process("postgres")
+    job = wait_terminal(ingest_stub, admin, job_id, timeout=180)
+    assert job.state == pb.INGEST_JOB_STATE_SUCCEEDED, job.error_message
+    assert job.atoms_written == clean.atoms_written
+    with psycopg.connect(stack.settings.content_conninfo(), autocommit=True) as conn:
+        books = conn.execute("SELECT book_id, atom_count FROM books WHERE content_sha256 = %s",
+                             (job.content_sha256,)).fetchall()
+    assert books == [(uuid.UUID(job.book_id), clean.atoms_written)]
