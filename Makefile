@@ -36,7 +36,7 @@ lint: $(STAMP)
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: $(STAMP)
-	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc reflection_svc ta_cli devstack tools bench envoy/render.py
+	@$(VENV)/bin/mypy common content_svc user_svc ingest_svc reflection_svc ta_cli devstack tools bench examples envoy/render.py
 
 pytest: $(STAMP) browser
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)

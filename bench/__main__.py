@@ -132,7 +132,10 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
         if "users" in sections:
             from bench.users import bench_users
 
-            results["users"] = bench_users(stack, levels=config.user_levels, requests=config.user_requests,
+            # Artifacts cite a real book (their references are checked): the PDF's, or a small synthetic one.
+            cited = uuid.UUID(pdf_book_id) if pdf_book_id is not None else load_synthetic_books(
+                conninfo, corpus, embedder, books=1, atoms_per_book=10, first_index=1_000_000)[0]
+            results["users"] = bench_users(stack, cited, levels=config.user_levels, requests=config.user_requests,
                                            max_seconds=config.user_seconds)
 
         if "quality" in sections and pdf_book_id is not None:

@@ -1,11 +1,13 @@
 """UserService CreateArtifact / GetArtifact over gRPC against user_svc.repository's SQL through psycopg
-(a pool configured as the service's)."""
+(a pool configured as the service's). The quiz cites a real book, atom and global strategy, so the
+gRPC path includes its reference checks with ContentService (docs/grounding.md); the SQL path does not."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import psycopg
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
@@ -16,10 +18,10 @@ from teaching.user.v1 import user_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2_grpc
 from user_svc import repository
 from user_svc.api import body_json
-from user_svc.rules.types import ArtifactContent, ArtifactKind
+from user_svc.rules.types import ArtifactContent, ArtifactKind, AtomReference
 
 
-def quiz() -> pb.ClassArtifact:
+def quiz(book_id: str, atom_id: str, strategy_id: str) -> pb.ClassArtifact:
     return pb.ClassArtifact(
         kind=pb.ARTIFACT_KIND_QUIZ,
         title="Loops and conditionals check",
@@ -28,20 +30,36 @@ def quiz() -> pb.ClassArtifact:
                             correct_choice_index=0, answer=f"0..{n - 1}", explanation="range stops before n.")
             for n in range(1, 6)
         ]),
-        book_ids=[str(uuid.uuid4())],
+        book_ids=[book_id],
+        atom_references=[pb.AtomReference(book_id=book_id, atom_id=atom_id)],
+        pedagogy_strategy_id=strategy_id,
     )
+
+
+def citable(conninfo: str, book_id: uuid.UUID) -> pb.ClassArtifact:
+    """The benchmark's quiz, citing the book's first atom and a global strategy."""
+    with psycopg.connect(conninfo) as conn:
+        atom = conn.execute("SELECT atom_id FROM content_atoms WHERE book_id = %s ORDER BY ordinal LIMIT 1",
+                            (book_id,)).fetchone()
+        strategy = conn.execute("SELECT strategy_id FROM pedagogy_strategies WHERE owner_id IS NULL "
+                                "ORDER BY name LIMIT 1").fetchone()
+    if atom is None or strategy is None:
+        raise RuntimeError(f"book {book_id} has no atom, or the library no global strategy")
+    return quiz(str(book_id), str(atom[0]), str(strategy[0]))
 
 
 class _Callers:
     """The four calls for one owner; created ids are kept so the Get calls read real rows."""
 
     def __init__(self, stub: user_service_pb2_grpc.UserServiceStub, pool: ConnectionPool[Connection[Any]],
-                 owner: str, metadata: Metadata) -> None:
+                 owner: str, metadata: Metadata, message: pb.ClassArtifact) -> None:
         self.stub, self.pool, self.owner, self.metadata = stub, pool, owner, metadata
-        self.message = quiz()
+        self.message = message
         self.content = ArtifactContent(
-            kind=ArtifactKind.QUIZ, title=self.message.title, body=body_json(self.message.quiz),
-            book_ids=tuple(uuid.UUID(b) for b in self.message.book_ids),
+            kind=ArtifactKind.QUIZ, title=message.title, body=body_json(message.quiz),
+            book_ids=tuple(uuid.UUID(b) for b in message.book_ids),
+            atom_references=tuple(AtomReference(uuid.UUID(r.book_id), r.atom_id) for r in message.atom_references),
+            pedagogy_strategy_id=message.pedagogy_strategy_id,
         )
         self.grpc_ids: list[str] = []
         self.raw_ids: list[uuid.UUID] = []
@@ -70,7 +88,9 @@ class _Callers:
         return found
 
 
-def bench_users(stack: Stack, *, levels: tuple[int, ...], requests: int, max_seconds: float) -> dict[str, Any]:
+def bench_users(stack: Stack, book_id: uuid.UUID, *, levels: tuple[int, ...], requests: int,
+                max_seconds: float) -> dict[str, Any]:
+    message = citable(stack.settings.content_conninfo(), book_id)
     pool = user_pool(stack.settings, name="bench-raw", configure=repository.configure_connection)
     results: dict[str, Any] = {"create": [], "get": []}
     try:
@@ -78,7 +98,7 @@ def bench_users(stack: Stack, *, levels: tuple[int, ...], requests: int, max_sec
             stub = user_service_pb2_grpc.UserServiceStub(user_channel)
             for level in levels:
                 owner = f"bench-user-{level}"
-                callers = _Callers(stub, pool, owner, auth(stack, owner))
+                callers = _Callers(stub, pool, owner, auth(stack, owner), message)
                 pairs = (("create", callers.grpc_create, callers.raw_create),
                          ("get", callers.grpc_get, callers.raw_get))
                 for kind, grpc_call, raw_call in pairs:

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # Seconds in-flight calls get to finish on SIGTERM.
     shutdown_grace_seconds: float = 10.0
 
+    # Where UserService asks ContentService whether an artifact's references exist (a gRPC target:
+    # host:port, or ipv4:host:port,host:port for several replicas; the caller's bearer token is
+    # forwarded), and how long it waits: past that, UNAVAILABLE.
+    content_service_address: str = "127.0.0.1:50051"
+    content_service_timeout_seconds: float = 2.0
+
     # Identity (DESIGN.md §3, common/auth.py). There is no default key: a service refuses to start
     # without one. Development: HS256 with JWT_SECRET (the embedded stack writes a random one per data
     # folder). Production: the identity provider's public keys, JWT_ALGORITHM=RS256 (or a list such

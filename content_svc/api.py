@@ -7,7 +7,7 @@ import grpc
 from common.auth import require_admin, require_teacher
 from common.convert import timestamp
 from common.errors import InvalidArgument
-from common.ids import parse_id, parse_optional_id
+from common.ids import parse_id, parse_ids, parse_optional_id
 from content_svc.rules.search import DEFAULT_TOP_K
 from content_svc.rules.types import (
     Atom,
@@ -99,6 +99,16 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         require_teacher()
         return pb.GetBookResponse(book=book_message(self._usecases.get_book(parse_id(request.book_id, "book_id"))))
 
+    def BatchGetBooks(
+        self, request: pb.BatchGetBooksRequest, context: grpc.ServicerContext
+    ) -> pb.BatchGetBooksResponse:
+        require_teacher()
+        book_ids = parse_ids([(f"book_ids[{i}]", value) for i, value in enumerate(request.book_ids)])
+        batch = self._usecases.batch_get_books(book_ids)
+        return pb.BatchGetBooksResponse(
+            books=[book_message(b) for b in batch.found], missing_book_ids=[str(i) for i in batch.missing]
+        )
+
     def DeleteBook(self, request: pb.DeleteBookRequest, context: grpc.ServicerContext) -> pb.DeleteBookResponse:
         require_admin()
         self._usecases.delete_book(parse_id(request.book_id, "book_id"))
@@ -111,6 +121,17 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         book_id = parse_id(request.book_id, "book_id")
         nodes = self._usecases.outline(book_id)
         return pb.GetBookOutlineResponse(book_id=str(book_id), nodes=[node_message(n) for n in nodes])
+
+    def GetStructureNode(
+        self, request: pb.GetStructureNodeRequest, context: grpc.ServicerContext
+    ) -> pb.GetStructureNodeResponse:
+        require_teacher()
+        book_id, node_id = parse_ids([("book_id", request.book_id), ("node_id", request.node_id)])
+        view = self._usecases.get_node(book_id, node_id)
+        return pb.GetStructureNodeResponse(
+            node=node_message(view.node), ancestors=[node_message(n) for n in view.ancestors],
+            children=[node_message(n) for n in view.children],
+        )
 
     def SearchContent(
         self, request: pb.SearchContentRequest, context: grpc.ServicerContext
@@ -140,6 +161,42 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
         book_id = parse_id(request.book_id, "book_id")
         atom_id = parse_id(request.atom_id, "atom_id")
         return pb.GetContentAtomResponse(atom=atom_message(self._usecases.get_atom(book_id, atom_id)))
+
+    def ListContentAtoms(
+        self, request: pb.ListContentAtomsRequest, context: grpc.ServicerContext
+    ) -> pb.ListContentAtomsResponse:
+        require_teacher()
+        book_id = parse_id(request.book_id, "book_id")
+        node_id = parse_optional_id(request.node_id, "node_id")
+        page = self._usecases.list_atoms(book_id, node_id, request.page_size, request.page_token)
+        return pb.ListContentAtomsResponse(
+            atoms=[atom_message(a) for a in page.items], next_page_token=page.next_page_token
+        )
+
+    def BatchGetContentAtoms(
+        self, request: pb.BatchGetContentAtomsRequest, context: grpc.ServicerContext
+    ) -> pb.BatchGetContentAtomsResponse:
+        require_teacher()
+        ids = parse_ids([
+            (f"requests[{i}].{field}", getattr(item, field))
+            for i, item in enumerate(request.requests) for field in ("book_id", "atom_id")
+        ])
+        batch = self._usecases.batch_get_atoms(list(zip(ids[::2], ids[1::2], strict=True)))
+        return pb.BatchGetContentAtomsResponse(
+            atoms=[atom_message(a) for a in batch.found],
+            missing=[pb.GetContentAtomRequest(book_id=str(b), atom_id=str(a)) for b, a in batch.missing],
+        )
+
+    def GetContentAtomContext(
+        self, request: pb.GetContentAtomContextRequest, context: grpc.ServicerContext
+    ) -> pb.GetContentAtomContextResponse:
+        require_teacher()
+        book_id, atom_id = parse_ids([("book_id", request.book_id), ("atom_id", request.atom_id)])
+        window = self._usecases.atom_context(book_id, atom_id, request.radius)
+        return pb.GetContentAtomContextResponse(
+            before=[atom_message(a) for a in window.before], atom=atom_message(window.atom),
+            after=[atom_message(a) for a in window.after],
+        )
 
     def ListPedagogyStrategies(
         self, request: pb.ListPedagogyStrategiesRequest, context: grpc.ServicerContext

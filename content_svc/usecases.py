@@ -17,9 +17,11 @@ from common.pagination import Page, PageTokens, page_size
 from content_svc import writer
 from content_svc.cache import ReadCache
 from content_svc.contract import Embedder
-from content_svc.repository import books, pedagogy, retrieval
+from content_svc.repository import books, pedagogy, reading, retrieval
 from content_svc.rules import cache_keys, strategies
+from content_svc.rules import reading as reading_rules
 from content_svc.rules import search as search_rules
+from content_svc.rules.reading import AtomContext, AtomKey, Batch, NodeView
 from content_svc.rules.search import FusionWeights
 from content_svc.rules.types import (
     Atom,
@@ -38,6 +40,7 @@ _BOOKS_CURSOR = pydantic.TypeAdapter(tuple[datetime.datetime, uuid.UUID])
 _STRATEGIES_CURSOR = pydantic.TypeAdapter(tuple[str, uuid.UUID])
 _OUTLINE = pydantic.TypeAdapter(list[Node])
 _STRATEGY_PAGE = pydantic.TypeAdapter(Page[Strategy])
+_READING_CURSOR = pydantic.TypeAdapter(tuple[int, int])
 
 
 class ContentUseCases:
@@ -67,10 +70,13 @@ class ContentUseCases:
 
     def get_book(self, book_id: uuid.UUID) -> Book:
         with self._pool.connection() as conn:
-            book = books.get_ready_book(conn, book_id)
-        if book is None:
-            raise NotFound("book", str(book_id))
-        return book
+            return _ready_book(conn, book_id)
+
+    def batch_get_books(self, book_ids: list[uuid.UUID]) -> Batch[uuid.UUID, Book]:
+        reading_rules.check_batch_size(len(book_ids), "book_ids")
+        with self._pool.connection() as conn:
+            found = books.get_ready_books(conn, book_ids)
+        return reading_rules.batch(book_ids, found)
 
     def delete_book(self, book_id: uuid.UUID) -> None:
         with self._pool.connection() as conn:
@@ -81,9 +87,7 @@ class ContentUseCases:
 
     def outline(self, book_id: uuid.UUID) -> list[Node]:
         with self._pool.connection() as conn:
-            book = books.get_ready_book(conn, book_id)
-            if book is None:
-                raise NotFound("book", str(book_id))
+            book = _ready_book(conn, book_id)
             return self._cache.get_or_load(
                 cache_keys.outline_key(book_id, book.load_id), lambda: books.outline(conn, book_id), _OUTLINE
             )
@@ -94,6 +98,51 @@ class ContentUseCases:
         if atom is None:
             raise NotFound("content atom", f"books/{book_id}/atoms/{atom_id}")
         return atom
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def get_node(self, book_id: uuid.UUID, node_id: uuid.UUID) -> NodeView:
+        with self._pool.connection() as conn:
+            _ready_book(conn, book_id)
+            lineage = reading.lineage(conn, book_id, node_id)
+            if not lineage:
+                raise NotFound("structure node", f"books/{book_id}/nodes/{node_id}")
+            *ancestors, node = lineage
+            return NodeView(node=node, ancestors=ancestors, children=reading.children(conn, book_id, node))
+
+    def list_atoms(
+        self, book_id: uuid.UUID, node_id: uuid.UUID | None, requested_page_size: int, page_token: str
+    ) -> Page[Atom]:
+        """The book's atoms, or those of the node's subtree, one page at a time in reading order."""
+        with self._pool.connection() as conn:
+            _ready_book(conn, book_id)
+            subtree = None
+            if node_id is not None:
+                subtree = books.get_subtree(conn, [book_id], node_id)
+                if subtree is None:
+                    raise NotFound("structure node", f"books/{book_id}/nodes/{node_id}")
+            return self._tokens.paginate(
+                requested_page_size, page_token, query={"list": "atoms", "book": book_id, "node": node_id},
+                cursor=_READING_CURSOR,
+                fetch=lambda after, limit: reading.atoms_in_reading_order(conn, book_id, subtree, limit, after),
+                cursor_of=reading_rules.reading_position,
+            )
+
+    def batch_get_atoms(self, keys: list[AtomKey]) -> Batch[AtomKey, Atom]:
+        reading_rules.check_batch_size(len(keys), "requests")
+        with self._pool.connection() as conn:
+            found = books.atoms_by_keys(conn, keys)
+        return reading_rules.batch(keys, found)
+
+    def atom_context(self, book_id: uuid.UUID, atom_id: uuid.UUID, requested_radius: int) -> AtomContext:
+        radius = reading_rules.context_radius(requested_radius)
+        atom = self.get_atom(book_id, atom_id)
+        position = reading_rules.reading_position(atom)
+        with self._pool.connection() as conn:
+            return AtomContext(
+                before=reading.atoms_before(conn, book_id, position, radius), atom=atom,
+                after=reading.atoms_in_reading_order(conn, book_id, None, radius, position),
+            )
 
     # --- search --------------------------------------------------------------------------------
 
@@ -186,3 +235,10 @@ class ContentUseCases:
         with self._pool.connection() as conn:
             strategy = strategies.check_writable(caller, strategy_id, pedagogy.lock_strategy(conn, strategy_id))
             pedagogy.delete_strategy(conn, strategy)
+
+
+def _ready_book(conn: Connection[Any], book_id: uuid.UUID) -> Book:
+    book = books.get_ready_book(conn, book_id)
+    if book is None:
+        raise NotFound("book", str(book_id))
+    return book

@@ -185,6 +185,8 @@ class Stack:
             "USER_PORT": str(p.user),
             "INGEST_PORT": str(p.ingest),
             "REFLECTION_PORT": str(p.reflection),
+            "CONTENT_SERVICE_ADDRESS": "ipv4:" + ",".join(f"127.0.0.1:{self.port(n)}"
+                                                          for n in self.replicas_of("content")),
             "JWT_SECRET": jwt_secret_for(self.data_dir),
             "PAGE_TOKEN_SECRET": _secret(self.data_dir / "secrets" / "page_token_secret"),
             "PG_BIN_DIR": str(postgres.bin_path("")),

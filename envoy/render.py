@@ -164,10 +164,10 @@ def _retry_budget() -> dict[str, Any]:
     return {"budget_percent": {"value": 50.0}, "min_retry_concurrency": 10}
 
 
-# Safe to send again whatever happened to the first attempt: AIP standard reads (Get, List), Search,
+# Safe to send again whatever happened to the first attempt: AIP standard reads (Get, BatchGet, List), Search,
 # and Watch streams (retried only before the first response). A new read-only RPC named that way is
 # covered automatically; tests/envoy/test_config.py checks the names against the contracts' HTTP bindings.
-READ_METHOD = re.compile(r"(Get|List|Search|Watch)[A-Za-z0-9]*")
+READ_METHOD = re.compile(r"(Get|BatchGet|List|Search|Watch)[A-Za-z0-9]*")
 # Retry only what cannot have reached a server (the connection or the stream was refused) ...
 RETRY_ON_UNSENT = "connect-failure,refused-stream"
 # ... and for reads, also a stream the server reset (a replica killed mid-call) or cancelled (a gRPC

@@ -12,12 +12,14 @@ from common.settings import Settings
 from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
 from user_svc import repository
 from user_svc.api import UserServicer
+from user_svc.library import ContentLibrary, open_channel
 from user_svc.usecases import UserUseCases
 
 
 def build(settings: Settings, resources: contextlib.ExitStack) -> UserServicer:
     pool = resources.enter_context(user_pool(settings, configure=repository.configure_connection))
-    return UserServicer(UserUseCases(pool, PageTokens.from_settings(settings)))
+    library = ContentLibrary(resources.enter_context(open_channel(settings)), settings.content_service_timeout_seconds)
+    return UserServicer(UserUseCases(pool, PageTokens.from_settings(settings), library))
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from teaching.user.v1 import user_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2_grpc
 from user_svc.rules import artifacts, limits, profiles
 from user_svc.rules.artifacts import BODY_FIELD
+from user_svc.rules.references import CheckedArtifact, ReferenceCheck
 from user_svc.rules.types import (
     ActiveBookDraft,
     ArchivedRevision,
@@ -38,6 +39,11 @@ KINDS: dict[pb.ArtifactKind.ValueType, ArtifactKind] = {
     pb.ARTIFACT_KIND_WORKSHEET: ArtifactKind.WORKSHEET,
 }
 _KIND_VALUES = {kind: value for value, kind in KINDS.items()}
+_REFERENCE_CHECKS: dict[ReferenceCheck, pb.ReferenceCheck.ValueType] = {
+    ReferenceCheck.RESOLVED: pb.REFERENCE_CHECK_RESOLVED,
+    ReferenceCheck.DANGLING: pb.REFERENCE_CHECK_DANGLING,
+    ReferenceCheck.UNAVAILABLE: pb.REFERENCE_CHECK_UNAVAILABLE,
+}
 BODY_TYPES: dict[ArtifactKind, type[Message]] = {
     ArtifactKind.QUIZ: pb.Quiz,
     ArtifactKind.LESSON_PLAN: pb.LessonPlan,
@@ -69,12 +75,14 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):  # type: ignore[m
     ) -> pb.CreateArtifactResponse:
         owner = _caller()
         content = artifacts.new_content(artifact_draft(request.artifact))
-        return pb.CreateArtifactResponse(artifact=artifact_message(self._usecases.create_artifact(owner, content)))
+        created = self._usecases.create_artifact(owner, content, _authorization(context))
+        return pb.CreateArtifactResponse(artifact=checked_message(created))
 
     def GetArtifact(self, request: pb.GetArtifactRequest, context: grpc.ServicerContext) -> pb.GetArtifactResponse:
         owner = _caller()
         artifact_id = parse_id(request.artifact_id, "artifact_id")
-        return pb.GetArtifactResponse(artifact=artifact_message(self._usecases.get_artifact(owner, artifact_id)))
+        found = self._usecases.get_artifact(owner, artifact_id, _authorization(context))
+        return pb.GetArtifactResponse(artifact=checked_message(found))
 
     def ListArtifacts(
         self, request: pb.ListArtifactsRequest, context: grpc.ServicerContext
@@ -95,8 +103,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):  # type: ignore[m
         owner = _caller()
         artifact_id = parse_id(request.artifact.artifact_id, "artifact.artifact_id")
         patch = artifacts.artifact_patch(artifact_draft(request.artifact), request.update_mask.paths)
-        updated = self._usecases.update_artifact(owner, artifact_id, request.artifact.etag, patch)
-        return pb.UpdateArtifactResponse(artifact=artifact_message(updated))
+        updated = self._usecases.update_artifact(owner, artifact_id, request.artifact.etag, patch,
+                                                 _authorization(context))
+        return pb.UpdateArtifactResponse(artifact=checked_message(updated))
 
     def DeleteArtifact(
         self, request: pb.DeleteArtifactRequest, context: grpc.ServicerContext
@@ -131,12 +140,18 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):  # type: ignore[m
         artifact_id = parse_id(request.artifact_id, "artifact_id")
         artifacts.require_revision(request.revision)
         artifacts.require_etag(request.etag)
-        restored = self._usecases.rollback_artifact(owner, artifact_id, request.revision, request.etag)
-        return pb.RollbackArtifactResponse(artifact=artifact_message(restored))
+        restored = self._usecases.rollback_artifact(owner, artifact_id, request.revision, request.etag,
+                                                    _authorization(context))
+        return pb.RollbackArtifactResponse(artifact=checked_message(restored))
 
 
 def _caller() -> str:
     return require_teacher().user_id
+
+
+def _authorization(context: grpc.ServicerContext) -> str:
+    """The caller's bearer header (verified by the interceptor), forwarded to ContentService."""
+    return next((str(value) for key, value in context.invocation_metadata() if key == "authorization"), "")
 
 
 # Protobuf -> drafts (checked by the rules)
@@ -226,6 +241,16 @@ def artifact_message(artifact: Artifact, *, with_etag: bool = True) -> pb.ClassA
         update_time=timestamp(artifact.update_time),
         **{BODY_FIELD[content.kind]: body},
     )
+
+
+def checked_message(checked: CheckedArtifact) -> pb.ClassArtifact:
+    """An artifact with what the library said of its references."""
+    message = artifact_message(checked.artifact)
+    message.reference_check = _REFERENCE_CHECKS[checked.references.check]
+    message.dangling_references.extend(
+        pb.DanglingReference(field=path, description=why) for path, why in checked.references.dangling.items()
+    )
+    return message
 
 
 def revision_message(archived: ArchivedRevision) -> pb.ArtifactRevision:

@@ -16,10 +16,12 @@ import pydantic
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from common.errors import Unavailable
 from common.pagination import Page, PageTokens
 from user_svc import repository
 from user_svc.repository import Conn
-from user_svc.rules import artifacts
+from user_svc.rules import artifacts, references
+from user_svc.rules.references import CheckedArtifact, Library, ReferenceCheck, ReferenceStatus
 from user_svc.rules.types import (
     ArchivedRevision,
     Artifact,
@@ -36,9 +38,10 @@ _REVISIONS_CURSOR = pydantic.TypeAdapter(int)
 
 
 class UserUseCases:
-    def __init__(self, pool: ConnectionPool[Connection[Any]], page_tokens: PageTokens) -> None:
+    def __init__(self, pool: ConnectionPool[Connection[Any]], page_tokens: PageTokens, library: Library) -> None:
         self._pool = pool
         self._tokens = page_tokens
+        self._library = library
 
     @contextmanager
     def _transaction(self) -> Iterator[Conn]:
@@ -64,16 +67,26 @@ class UserUseCases:
 
     # Artifacts
 
-    def create_artifact(self, owner_id: str, content: ArtifactContent) -> Artifact:
-        with self._pool.connection() as conn:
-            return repository.insert_artifact(conn, owner_id, uuid4(), content)
+    # Writes check the references they write with the library first, as the caller
+    # (`authorization`: the caller's bearer header), before any database work: an unknown reference
+    # is INVALID_ARGUMENT, an unreachable library UNAVAILABLE, and either way nothing is written.
+    # Every use case returning one artifact also says whether all its references still resolve.
 
-    def get_artifact(self, owner_id: str, artifact_id: UUID) -> Artifact:
+    def create_artifact(self, owner_id: str, content: ArtifactContent, authorization: str) -> CheckedArtifact:
+        cited = references.of_content(content)
+        found = self._library.find(cited, authorization)
+        references.check_written(cited, found)
+        with self._pool.connection() as conn:
+            created = repository.insert_artifact(conn, owner_id, uuid4(), content)
+        return CheckedArtifact(created, references.status(cited, found))
+
+    def get_artifact(self, owner_id: str, artifact_id: UUID, authorization: str) -> CheckedArtifact:
+        """The artifact, readable whether or not its references still resolve."""
         with self._pool.connection() as conn:
             artifact = repository.get_artifact(conn, owner_id, artifact_id)
         if artifact is None:
             raise artifacts.artifact_not_found(artifact_id)
-        return artifact
+        return self._checked(artifact, authorization)
 
     def list_artifacts(
         self, owner_id: str, where: ArtifactFilter, requested_page_size: int, page_token: str
@@ -88,12 +101,18 @@ class UserUseCases:
             cursor_of=lambda artifact: ArtifactCursor(artifact.create_time, artifact.artifact_id),
         )
 
-    def update_artifact(self, owner_id: str, artifact_id: UUID, etag: str, patch: ArtifactPatch) -> Artifact:
+    def update_artifact(
+        self, owner_id: str, artifact_id: UUID, etag: str, patch: ArtifactPatch, authorization: str
+    ) -> CheckedArtifact:
+        """Checks only the references the patch writes: a quiz whose book was deleted can still be retitled."""
+        written = references.written_by(patch)
+        references.check_written(written, self._library.find(written, authorization))
         with self._transaction() as conn:
             current = _lock_current(conn, owner_id, artifact_id, etag)
             content = artifacts.apply_patch(current.content, patch)
             repository.archive(conn, current)
-            return repository.replace_content(conn, current, content)
+            updated = repository.replace_content(conn, current, content)
+        return self._checked(updated, authorization)
 
     def delete_artifact(self, owner_id: str, artifact_id: UUID, etag: str) -> None:
         with self._transaction() as conn:
@@ -125,15 +144,31 @@ class UserUseCases:
             raise artifacts.revision_not_found(artifact_id, revision)
         return archived
 
-    def rollback_artifact(self, owner_id: str, artifact_id: UUID, revision: int, etag: str) -> Artifact:
-        """Makes an earlier revision's content current again, as a new revision (nothing is lost)."""
+    def rollback_artifact(
+        self, owner_id: str, artifact_id: UUID, revision: int, etag: str, authorization: str
+    ) -> CheckedArtifact:
+        """Makes an earlier revision's content current again, as a new revision (nothing is lost).
+
+        Its references were checked when they were written and are not refused now (a rollback stays
+        possible after a cited book is deleted); the answer flags the ones that no longer resolve.
+        """
         with self._transaction() as conn:
             current = _lock_current(conn, owner_id, artifact_id, etag)
             archived = repository.get_revision(conn, owner_id, artifact_id, revision)
             if archived is None:
                 raise artifacts.revision_not_found(artifact_id, revision)
             repository.archive(conn, current)
-            return repository.replace_content(conn, current, archived.artifact.content)
+            restored = repository.replace_content(conn, current, archived.artifact.content)
+        return self._checked(restored, authorization)
+
+    def _checked(self, artifact: Artifact, authorization: str) -> CheckedArtifact:
+        """The artifact with its references looked up; an unreachable library leaves them unchecked."""
+        cited = references.of_content(artifact.content)
+        try:
+            found = self._library.find(cited, authorization)
+        except Unavailable:
+            return CheckedArtifact(artifact, ReferenceStatus(ReferenceCheck.UNAVAILABLE))
+        return CheckedArtifact(artifact, references.status(cited, found))
 
 
 def _lock_current(conn: Conn, owner_id: str, artifact_id: UUID, etag: str) -> Artifact:

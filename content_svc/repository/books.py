@@ -56,14 +56,15 @@ def get_subtree(conn: Conn, book_ids: Sequence[uuid.UUID], node_id: uuid.UUID) -
     ).fetchone()
 
 
-_ATOM_SELECT = """SELECT a.atom_id, a.book_id, a.node_id, a.text, a.page_number, a.ordinal, n.path_titles AS node_path
+# Atoms with their node path; callers filter both tables by book_id, so both are partition-pruned.
+ATOM_SELECT = """SELECT a.atom_id, a.book_id, a.node_id, a.text, a.page_number, a.ordinal, n.path_titles AS node_path
     FROM content_atoms a
     JOIN structure_nodes n ON n.book_id = a.book_id AND n.node_id = a.node_id"""
 
 
 def get_atom(conn: Conn, book_id: uuid.UUID, atom_id: uuid.UUID) -> Atom | None:
     return conn.cursor(row_factory=class_row(Atom)).execute(
-        f"{_ATOM_SELECT} WHERE a.book_id = %s AND n.book_id = %s AND a.atom_id = %s", (book_id, book_id, atom_id)
+        f"{ATOM_SELECT} WHERE a.book_id = %s AND n.book_id = %s AND a.atom_id = %s", (book_id, book_id, atom_id)
     ).fetchone()
 
 
@@ -73,7 +74,7 @@ def atoms_by_keys(conn: Conn, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> di
         return {}
     book_ids = sorted({book_id for book_id, _ in keys})
     atoms = conn.cursor(row_factory=class_row(Atom)).execute(
-        f"""{_ATOM_SELECT}
+        f"""{ATOM_SELECT}
             WHERE a.book_id = ANY(%s) AND n.book_id = ANY(%s)
               AND (a.book_id, a.atom_id) IN (SELECT * FROM unnest(%s::uuid[], %s::uuid[]))""",
         (book_ids, book_ids, [k[0] for k in keys], [k[1] for k in keys]),

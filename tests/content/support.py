@@ -18,6 +18,7 @@ from content_svc.contract import Embedder, ParsedAtom, ParsedBook, ParsedNode
 from content_svc.embedding import HashingEmbedder
 from content_svc.rules.library import atom_uuid, node_uuid
 from content_svc.writer import load_book
+from teaching.content.v1 import content_service_pb2 as pb
 
 EMBEDDER = HashingEmbedder(384)  # what the stack's content service uses by default
 
@@ -118,3 +119,17 @@ def expect_error(code: grpc.StatusCode, call: Any, *args: Any, **kwargs: Any) ->
         call(*args, **kwargs)
     assert info.value.code() == code, f"expected {code}, got {info.value.code()}: {info.value.details()}"
     return info.value
+
+
+def read_pages(stub: Any, metadata: list[tuple[str, str]], book_id: str, node_id: str = "",
+               page_size: int = 2) -> list[list[pb.ContentAtom]]:
+    """Every page of ListContentAtoms for a book or a node's subtree, following next_page_token."""
+    pages: list[list[pb.ContentAtom]] = []
+    token = ""
+    while True:
+        response = stub.ListContentAtoms(pb.ListContentAtomsRequest(
+            book_id=book_id, node_id=node_id, page_size=page_size, page_token=token), metadata=metadata)
+        pages.append(list(response.atoms))
+        token = response.next_page_token
+        if not token:
+            return pages

@@ -187,12 +187,12 @@ METHODS = _methods()
 def test_reads_are_retried_after_a_reset_and_writes_only_when_unsent(
     render: ModuleType, service: str, method: str, verb: str
 ) -> None:
-    # A read (bound to GET, or a Search) may be sent again whatever happened to the first attempt; a write
+    # A read (bound to GET, or a Search or BatchGet) may be sent again whatever happened to the first attempt; a write
     # only when it never reached a server. Derived from the contracts, so a new RPC is covered.
     route = _route_for(render, f"/{service}/{method}")
     retry_on = set(route["retry_policy"]["retry_on"].split(","))
     assert {"connect-failure", "refused-stream"} <= retry_on
-    is_read = verb == "get" or method.startswith("Search")
+    is_read = verb == "get" or method.startswith(("Search", "BatchGet"))
     assert ("reset" in retry_on) == ("cancelled" in retry_on) == is_read, (method, verb, retry_on)
     assert route["cluster"] == service.split(".")[1]
     # Each retry goes to a replica not tried before for this request.

@@ -198,17 +198,29 @@ def test_service_health_check_command_works(services: dict[str, Any], stack: Sta
 # -- Compose's own parser ---------------------------------------------------------------------------
 
 
-def docker_compose(*args: str, file: Path = COMPOSE) -> subprocess.CompletedProcess[str]:
-    """The real docker-compose; `config` needs no engine. The file requires the secrets (an operator
-    sets them), so placeholders are given here."""
-    secrets = {"JWT_SECRET": "x" * 48, "PAGE_TOKEN_SECRET": "y" * 48}
+# The secrets compose requires (there are no defaults); any values will do for `config`.
+SECRETS = {"JWT_SECRET": "s" * 48, "PAGE_TOKEN_SECRET": "p" * 48}
+
+
+def docker_compose(
+    *args: str, file: Path = COMPOSE, secrets: dict[str, str] = SECRETS
+) -> subprocess.CompletedProcess[str]:
+    """The real docker-compose; `config` needs no engine."""
+    env = {key: value for key, value in os.environ.items() if key not in SECRETS} | secrets
     return subprocess.run([str(COMPOSE_BIN), "-f", str(file), *args], capture_output=True, text=True, timeout=120,
-                          cwd=REPO, env={**os.environ, **secrets})
+                          cwd=REPO, env=env)
 
 
 def test_docker_compose_accepts_the_file() -> None:
     result = docker_compose("config", "--quiet")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_docker_compose_refuses_to_run_without_a_secret(missing: str) -> None:
+    result = docker_compose("config", "--quiet", secrets={k: v for k, v in SECRETS.items() if k != missing})
+    assert result.returncode != 0
+    assert f"set {missing}" in result.stderr, result.stderr
 
 
 def test_docker_compose_refuses_a_broken_file(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""UserService fixtures: a fresh teacher (unique user id) per call."""
+"""UserService fixtures: a fresh teacher (unique user id) per call, and real books to cite."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from uuid import uuid4
 
 import pytest
 
+from devstack import Stack
 from teaching.user.v1 import user_service_pb2_grpc
-from tests.user.support import Teacher
+from tests.user.support import Library, Teacher
+from user_svc.rules import limits
 
 
 @pytest.fixture
@@ -20,3 +22,9 @@ def new_teacher(
         return Teacher(user_id, auth(user_id, "teacher"), user_stub)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def library(stack: Stack) -> Library:
+    """As many real books as one artifact may cite."""
+    return Library.load(stack.settings.content_conninfo(), limits.LIST_MAX_ITEMS)

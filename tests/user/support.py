@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from content_svc.contract import ParsedAtom, ParsedBook, ParsedNode
+from content_svc.rules.library import atom_uuid
 from teaching.user.v1 import user_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2_grpc
+from tests.content.support import load, unique_sha
+
+# A global strategy every library holds (content_svc migration 0005, "ESL Standard").
+GLOBAL_STRATEGY_ID = "a664abba-cd85-5754-925a-e0bede96f967"
 
 
 @dataclass
@@ -69,7 +75,42 @@ def field_violations(error: grpc.RpcError) -> dict[str, str]:
 
 
 def book() -> str:
+    """A well-formed book id that names no book (for validation and filters, never for a stored citation)."""
     return str(uuid4())
+
+
+def atom_of(book_id: str) -> str:
+    """The id of a book's first atom (ids are deterministic: content_svc.rules.library.atom_uuid); any
+    id when `book_id` is malformed (a validation case)."""
+    try:
+        return str(atom_uuid(UUID(book_id), 0))
+    except ValueError:
+        return str(uuid4())
+
+
+@dataclass
+class Library:
+    """Real books in db_content for artifacts to cite (artifacts' references are checked): one node
+    and one atom each, handed out in turn, so up to len(book_ids) calls in a row are distinct."""
+
+    book_ids: list[str]
+    _handed_out: int = field(default=0, repr=False)
+
+    @classmethod
+    def load(cls, conninfo: str, count: int) -> Library:
+        return cls([str(load(conninfo, _tiny_book(n))) for n in range(count)])
+
+    def book(self) -> str:
+        self._handed_out += 1
+        return self.book_ids[self._handed_out % len(self.book_ids)]
+
+
+def _tiny_book(n: int) -> ParsedBook:
+    return ParsedBook(
+        title=f"User tests book {n}", page_count=1, content_sha256=unique_sha(),
+        nodes=[ParsedNode(key=1, parent_key=None, level=1, ordinal=0, title="Chapter", first_page=1, last_page=1)],
+        atoms=[ParsedAtom(node_key=1, ordinal=0, page_number=1, text=f"Passage of book {n}.")],
+    )
 
 
 def quiz(title: str = "Fractions check", *, books: tuple[str, ...] = (), questions: int = 2) -> pb.ClassArtifact:
@@ -89,8 +130,8 @@ def quiz(title: str = "Fractions check", *, books: tuple[str, ...] = (), questio
             ]
         ),
         book_ids=list(books),
-        atom_references=[pb.AtomReference(book_id=b, atom_id=str(uuid4())) for b in books],
-        pedagogy_strategy_id=str(uuid4()),
+        atom_references=[pb.AtomReference(book_id=b, atom_id=atom_of(b)) for b in books],
+        pedagogy_strategy_id=GLOBAL_STRATEGY_ID,
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from teaching.user.v1 import user_service_pb2 as pb
-from tests.user.support import Teacher, book, field_violations, lesson_plan, quiz, worksheet
+from tests.user.support import Library, Teacher, book, field_violations, lesson_plan, quiz, worksheet
 
 NewTeacher = Callable[[], Teacher]
 
@@ -25,26 +25,30 @@ def _update(teacher: Teacher, artifact: pb.ClassArtifact, *paths: str) -> pb.Cla
 def _without_output_only(artifact: pb.ClassArtifact) -> pb.ClassArtifact:
     copy = pb.ClassArtifact()
     copy.CopyFrom(artifact)
-    for field in ("artifact_id", "owner_id", "revision", "etag", "create_time", "update_time"):
+    for field in ("artifact_id", "owner_id", "revision", "etag", "create_time", "update_time", "reference_check",
+                  "dangling_references"):
         copy.ClearField(field)  # type: ignore[arg-type]
     return copy
 
 
 @pytest.mark.parametrize(
-    "make_draft", [lambda: quiz(books=(book(),)), lambda: lesson_plan(books=(book(),)), lambda: worksheet()],
+    "make_draft",
+    [lambda books: quiz(books=(books.book(),)), lambda books: lesson_plan(books=(books.book(),)),
+     lambda books: worksheet()],
     ids=["quiz", "lesson plan", "worksheet"],
 )
 def test_create_and_get_round_trip_every_kind(
-    new_teacher: NewTeacher, make_draft: Callable[[], pb.ClassArtifact]
+    new_teacher: NewTeacher, library: Library, make_draft: Callable[[Library], pb.ClassArtifact]
 ) -> None:
     teacher = new_teacher()
-    draft = make_draft()
+    draft = make_draft(library)
     created = teacher.create(draft)
     assert created.owner_id == teacher.user_id
     assert created.revision == 1 and created.etag
     assert created.create_time.seconds > 0 and created.update_time == created.create_time
     # Everything the teacher wrote comes back as written.
     assert _without_output_only(created) == _without_output_only(draft)
+    assert created.reference_check == pb.REFERENCE_CHECK_RESOLVED and not created.dangling_references
     assert teacher.get(created.artifact_id) == created
 
 
@@ -56,9 +60,9 @@ def test_output_only_fields_in_create_are_ignored(new_teacher: NewTeacher) -> No
     assert created.owner_id == teacher.user_id and created.revision == 1 and created.artifact_id != "x"
 
 
-def test_list_newest_first_with_kind_and_book_filters_and_pages(new_teacher: NewTeacher) -> None:
+def test_list_newest_first_with_kind_and_book_filters_and_pages(new_teacher: NewTeacher, library: Library) -> None:
     teacher = new_teacher()
-    algebra, biology = book(), book()
+    algebra, biology = library.book(), library.book()
     created = [
         teacher.create(quiz("q1", books=(algebra,))),
         teacher.create(lesson_plan("l1", books=(biology,))),
@@ -164,9 +168,9 @@ def test_concurrent_updates_with_one_etag_let_exactly_one_win(new_teacher: NewTe
     assert [r.revision for r in teacher.revisions(original.artifact_id)] == [1]
 
 
-def test_rollback_restores_an_old_revision_as_a_new_one(new_teacher: NewTeacher) -> None:
+def test_rollback_restores_an_old_revision_as_a_new_one(new_teacher: NewTeacher, library: Library) -> None:
     teacher = new_teacher()
-    algebra = book()
+    algebra = library.book()
     v1 = teacher.create(lesson_plan("v1", books=(algebra,)))
     v2 = _update(teacher, pb.ClassArtifact(artifact_id=v1.artifact_id, etag=v1.etag, title="v2"), "title")
     v3 = _update(teacher, pb.ClassArtifact(artifact_id=v1.artifact_id, etag=v2.etag, book_ids=[]), "book_ids")

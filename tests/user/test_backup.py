@@ -13,7 +13,7 @@ from google.protobuf import field_mask_pb2
 
 from devstack import Stack
 from teaching.user.v1 import user_service_pb2 as pb
-from tests.user.support import Teacher, book, lesson_plan, quiz, worksheet
+from tests.user.support import Library, Teacher, book, lesson_plan, quiz, worksheet
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,13 +35,12 @@ def _snapshot(teacher: Teacher) -> dict[str, Any]:
     }
 
 
-def _populate(teacher: Teacher, name: str) -> None:
+def _populate(teacher: Teacher, name: str, shared: str) -> None:
     teacher.call("UpdateProfile", pb.UpdateProfileRequest(
         profile=pb.TeacherProfile(display_name=name, subjects=["science"],
                                   active_books=[pb.ActiveBook(book_id=book(), current_page=7)]),
         update_mask=field_mask_pb2.FieldMask(paths=["display_name", "subjects", "active_books"]),
     ))
-    shared = book()
     teacher.create(worksheet(f"{name} worksheet"))
     teacher.create(lesson_plan(f"{name} lesson", books=(shared,)))
     edited = teacher.create(quiz(f"{name} quiz", books=(shared,)))
@@ -53,11 +52,12 @@ def _populate(teacher: Teacher, name: str) -> None:
 
 
 def test_backup_destroy_restore_round_trip(
-    stack: Stack, new_teacher: Callable[[], Teacher], tmp_path: Path
+    stack: Stack, new_teacher: Callable[[], Teacher], library: Library, tmp_path: Path
 ) -> None:
     alice, bob = new_teacher(), new_teacher()
-    _populate(alice, "Alice")
-    _populate(bob, "Bob")
+    shared = library.book()
+    _populate(alice, "Alice", shared)
+    _populate(bob, "Bob", shared)
     before = {"alice": _snapshot(alice), "bob": _snapshot(bob)}
     assert sum(len(r) for r in before["alice"]["revisions"].values()) == 2
 

@@ -8,14 +8,14 @@ import grpc
 from google.protobuf import field_mask_pb2
 
 from teaching.user.v1 import user_service_pb2 as pb
-from tests.user.support import Teacher, book, quiz
+from tests.user.support import Library, Teacher, quiz
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 
 
-def test_teachers_never_see_or_touch_each_others_data(new_teacher: Callable[[], Teacher]) -> None:
+def test_teachers_never_see_or_touch_each_others_data(new_teacher: Callable[[], Teacher], library: Library) -> None:
     alice, bob = new_teacher(), new_teacher()
-    shared_book = book()
+    shared_book = library.book()
     alice.call("UpdateProfile", pb.UpdateProfileRequest(
         profile=pb.TeacherProfile(display_name="Alice"), update_mask=field_mask_pb2.FieldMask(paths=["display_name"])
     ))

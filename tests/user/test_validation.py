@@ -9,7 +9,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from teaching.user.v1 import user_service_pb2 as pb
-from tests.user.support import Teacher, book, field_violations, lesson_plan, quiz, worksheet
+from tests.user.support import Library, Teacher, book, field_violations, lesson_plan, quiz, worksheet
 from user_svc.rules import limits
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -105,10 +105,10 @@ def _oversized_quiz() -> pb.ClassArtifact:
          "half valid"],
 )
 def test_invalid_updates_leave_content_and_revision_unchanged(
-    new_teacher: NewTeacher, change: pb.ClassArtifact, paths: tuple[str, ...], field: str
+    new_teacher: NewTeacher, library: Library, change: pb.ClassArtifact, paths: tuple[str, ...], field: str
 ) -> None:
     teacher = new_teacher()
-    original = teacher.create(quiz("Original", books=(book(),)))
+    original = teacher.create(quiz("Original", books=(library.book(),)))
     artifact = pb.ClassArtifact()
     artifact.CopyFrom(change)
     artifact.artifact_id, artifact.etag = original.artifact_id, original.etag
@@ -166,10 +166,10 @@ def test_revision_numbers_must_be_positive(
     assert teacher.get(created.artifact_id) == created
 
 
-def test_largest_allowed_artifact_is_accepted(new_teacher: NewTeacher) -> None:
+def test_largest_allowed_artifact_is_accepted(new_teacher: NewTeacher, library: Library) -> None:
     teacher = new_teacher()
     big = quiz("t" * limits.TITLE_MAX_CHARS, questions=limits.BODY_ENTRIES_MAX,
-               books=tuple(book() for _ in range(limits.LIST_MAX_ITEMS)))
+               books=tuple(library.book() for _ in range(limits.LIST_MAX_ITEMS)))
     created = teacher.create(big)
     assert len(created.quiz.questions) == limits.BODY_ENTRIES_MAX
     assert len(created.book_ids) == limits.LIST_MAX_ITEMS

@@ -220,6 +220,56 @@ class GetBookResponse(_message.Message):
 Global___GetBookResponse: _TypeAlias = GetBookResponse  # noqa: Y015
 
 @_typing.final
+class BatchGetBooksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def book_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 to 100 book ids."""
+
+    def __init__(
+        self,
+        *,
+        book_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_ids", b"book_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetBooksRequest: _TypeAlias = BatchGetBooksRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetBooksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOKS_FIELD_NUMBER: _builtins.int
+    MISSING_BOOK_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def books(self) -> _containers.RepeatedCompositeFieldContainer[Global___Book]:
+        """The books found, in the order of the request (an id asked twice is answered twice)."""
+
+    @_builtins.property
+    def missing_book_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The requested ids that name no book in the library (never loaded, or deleted), in request order."""
+
+    def __init__(
+        self,
+        *,
+        books: _abc.Iterable[Global___Book] | None = ...,
+        missing_book_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["books", b"books", "missing_book_ids", b"missing_book_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetBooksResponse: _TypeAlias = BatchGetBooksResponse  # noqa: Y015
+
+@_typing.final
 class DeleteBookRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -339,6 +389,62 @@ class GetBookOutlineResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetBookOutlineResponse: _TypeAlias = GetBookOutlineResponse  # noqa: Y015
+
+@_typing.final
+class GetStructureNodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_ID_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    book_id: _builtins.str
+    node_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        book_id: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_id", b"book_id", "node_id", b"node_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStructureNodeRequest: _TypeAlias = GetStructureNodeRequest  # noqa: Y015
+
+@_typing.final
+class GetStructureNodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_FIELD_NUMBER: _builtins.int
+    ANCESTORS_FIELD_NUMBER: _builtins.int
+    CHILDREN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def node(self) -> Global___StructureNode: ...
+    @_builtins.property
+    def ancestors(self) -> _containers.RepeatedCompositeFieldContainer[Global___StructureNode]:
+        """The path from the root: the top-level node first, the node's parent last; empty for a
+        top-level node.
+        """
+
+    @_builtins.property
+    def children(self) -> _containers.RepeatedCompositeFieldContainer[Global___StructureNode]:
+        """The node's direct children, in order."""
+
+    def __init__(
+        self,
+        *,
+        node: Global___StructureNode | None = ...,
+        ancestors: _abc.Iterable[Global___StructureNode] | None = ...,
+        children: _abc.Iterable[Global___StructureNode] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["node", b"node"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestors", b"ancestors", "children", b"children", "node", b"node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStructureNodeResponse: _TypeAlias = GetStructureNodeResponse  # noqa: Y015
 
 @_typing.final
 class SearchContentRequest(_message.Message):
@@ -526,6 +632,174 @@ class GetContentAtomResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetContentAtomResponse: _TypeAlias = GetContentAtomResponse  # noqa: Y015
+
+@_typing.final
+class ListContentAtomsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_ID_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    book_id: _builtins.str
+    node_id: _builtins.str
+    """Optional: only the atoms of this node's whole subtree (the node and all its descendants).
+    Empty reads the whole book.
+    """
+    page_size: _builtins.int
+    """Default 50, at most 200."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        book_id: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_id", b"book_id", "node_id", b"node_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListContentAtomsRequest: _TypeAlias = ListContentAtomsRequest  # noqa: Y015
+
+@_typing.final
+class ListContentAtomsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATOMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty when there are no more pages."""
+    @_builtins.property
+    def atoms(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContentAtom]:
+        """In reading order: page number, then position in the book."""
+
+    def __init__(
+        self,
+        *,
+        atoms: _abc.Iterable[Global___ContentAtom] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["atoms", b"atoms", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListContentAtomsResponse: _TypeAlias = ListContentAtomsResponse  # noqa: Y015
+
+@_typing.final
+class BatchGetContentAtomsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___GetContentAtomRequest]:
+        """1 to 100 (book_id, atom_id) pairs, of one book or many."""
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___GetContentAtomRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetContentAtomsRequest: _TypeAlias = BatchGetContentAtomsRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetContentAtomsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATOMS_FIELD_NUMBER: _builtins.int
+    MISSING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def atoms(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContentAtom]:
+        """The atoms found, in the order of the requests (a pair asked twice is answered twice)."""
+
+    @_builtins.property
+    def missing(self) -> _containers.RepeatedCompositeFieldContainer[Global___GetContentAtomRequest]:
+        """The requests that found no atom, in request order: the book does not exist (any more), or has
+        no atom with that id (an atom id of another book counts as missing).
+        """
+
+    def __init__(
+        self,
+        *,
+        atoms: _abc.Iterable[Global___ContentAtom] | None = ...,
+        missing: _abc.Iterable[Global___GetContentAtomRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["atoms", b"atoms", "missing", b"missing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetContentAtomsResponse: _TypeAlias = BatchGetContentAtomsResponse  # noqa: Y015
+
+@_typing.final
+class GetContentAtomContextRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_ID_FIELD_NUMBER: _builtins.int
+    ATOM_ID_FIELD_NUMBER: _builtins.int
+    RADIUS_FIELD_NUMBER: _builtins.int
+    book_id: _builtins.str
+    atom_id: _builtins.str
+    radius: _builtins.int
+    """How many atoms on each side: 1..50; 0 means 3."""
+    def __init__(
+        self,
+        *,
+        book_id: _builtins.str = ...,
+        atom_id: _builtins.str = ...,
+        radius: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["atom_id", b"atom_id", "book_id", b"book_id", "radius", b"radius"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContentAtomContextRequest: _TypeAlias = GetContentAtomContextRequest  # noqa: Y015
+
+@_typing.final
+class GetContentAtomContextResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BEFORE_FIELD_NUMBER: _builtins.int
+    ATOM_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def before(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContentAtom]:
+        """Up to `radius` atoms before `atom`, in reading order (fewer at the start of the book)."""
+
+    @_builtins.property
+    def atom(self) -> Global___ContentAtom: ...
+    @_builtins.property
+    def after(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContentAtom]:
+        """Up to `radius` atoms after `atom`, in reading order (fewer at the end of the book)."""
+
+    def __init__(
+        self,
+        *,
+        before: _abc.Iterable[Global___ContentAtom] | None = ...,
+        atom: Global___ContentAtom | None = ...,
+        after: _abc.Iterable[Global___ContentAtom] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["atom", b"atom"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "atom", b"atom", "before", b"before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContentAtomContextResponse: _TypeAlias = GetContentAtomContextResponse  # noqa: Y015
 
 @_typing.final
 class PedagogyStrategy(_message.Message):

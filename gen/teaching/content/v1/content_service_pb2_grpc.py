@@ -46,6 +46,11 @@ class ContentServiceStub:
                 request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetBookRequest.SerializeToString,
                 response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetBookResponse.FromString,
                 _registered_method=True)
+        self.BatchGetBooks = channel.unary_unary(
+                '/teaching.content.v1.ContentService/BatchGetBooks',
+                request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetBooksRequest.SerializeToString,
+                response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetBooksResponse.FromString,
+                _registered_method=True)
         self.DeleteBook = channel.unary_unary(
                 '/teaching.content.v1.ContentService/DeleteBook',
                 request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.DeleteBookRequest.SerializeToString,
@@ -56,6 +61,11 @@ class ContentServiceStub:
                 request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetBookOutlineRequest.SerializeToString,
                 response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetBookOutlineResponse.FromString,
                 _registered_method=True)
+        self.GetStructureNode = channel.unary_unary(
+                '/teaching.content.v1.ContentService/GetStructureNode',
+                request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetStructureNodeRequest.SerializeToString,
+                response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetStructureNodeResponse.FromString,
+                _registered_method=True)
         self.SearchContent = channel.unary_unary(
                 '/teaching.content.v1.ContentService/SearchContent',
                 request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.SearchContentRequest.SerializeToString,
@@ -65,6 +75,21 @@ class ContentServiceStub:
                 '/teaching.content.v1.ContentService/GetContentAtom',
                 request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomRequest.SerializeToString,
                 response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomResponse.FromString,
+                _registered_method=True)
+        self.ListContentAtoms = channel.unary_unary(
+                '/teaching.content.v1.ContentService/ListContentAtoms',
+                request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.ListContentAtomsRequest.SerializeToString,
+                response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.ListContentAtomsResponse.FromString,
+                _registered_method=True)
+        self.BatchGetContentAtoms = channel.unary_unary(
+                '/teaching.content.v1.ContentService/BatchGetContentAtoms',
+                request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsRequest.SerializeToString,
+                response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsResponse.FromString,
+                _registered_method=True)
+        self.GetContentAtomContext = channel.unary_unary(
+                '/teaching.content.v1.ContentService/GetContentAtomContext',
+                request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomContextRequest.SerializeToString,
+                response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomContextResponse.FromString,
                 _registered_method=True)
         self.ListPedagogyStrategies = channel.unary_unary(
                 '/teaching.content.v1.ContentService/ListPedagogyStrategies',
@@ -112,6 +137,14 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetBooks(self, request, context):
+        """Gets up to 100 books by id in one call (AIP-231). Ids that name no book are listed in the
+        response's missing_book_ids instead of failing the call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteBook(self, request, context):
         """Deletes a book with its structure and atoms. Admin only.
         """
@@ -126,6 +159,14 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStructureNode(self, request, context):
+        """Gets one node of a book's structure with its path from the root and its children, without the
+        rest of the outline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SearchContent(self, request, context):
         """Finds the passages that best match a query (text, vector or both).
         """
@@ -135,6 +176,31 @@ class ContentServiceServicer:
 
     def GetContentAtom(self, request, context):
         """Gets one passage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListContentAtoms(self, request, context):
+        """Reads a book, or one node's whole subtree (a chapter with its sections), page by page: its
+        atoms in reading order (page number, then position in the book).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetContentAtoms(self, request, context):
+        """Gets up to 100 passages of any books in one call (AIP-231, with the Get requests as items).
+        Requests that match no atom are listed in the response's `missing` instead of failing the call.
+        POST, not AIP-231's GET: a list of (book_id, atom_id) pairs does not fit a query string.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContentAtomContext(self, request, context):
+        """The passages around one passage (a search hit, a citation): up to `radius` atoms before and
+        after it in its book's reading order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -188,6 +254,11 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetBookRequest.FromString,
                     response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetBookResponse.SerializeToString,
             ),
+            'BatchGetBooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetBooks,
+                    request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetBooksRequest.FromString,
+                    response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetBooksResponse.SerializeToString,
+            ),
             'DeleteBook': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteBook,
                     request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.DeleteBookRequest.FromString,
@@ -198,6 +269,11 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetBookOutlineRequest.FromString,
                     response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetBookOutlineResponse.SerializeToString,
             ),
+            'GetStructureNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStructureNode,
+                    request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetStructureNodeRequest.FromString,
+                    response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetStructureNodeResponse.SerializeToString,
+            ),
             'SearchContent': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchContent,
                     request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.SearchContentRequest.FromString,
@@ -207,6 +283,21 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.GetContentAtom,
                     request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomRequest.FromString,
                     response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomResponse.SerializeToString,
+            ),
+            'ListContentAtoms': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContentAtoms,
+                    request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.ListContentAtomsRequest.FromString,
+                    response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.ListContentAtomsResponse.SerializeToString,
+            ),
+            'BatchGetContentAtoms': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetContentAtoms,
+                    request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsRequest.FromString,
+                    response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsResponse.SerializeToString,
+            ),
+            'GetContentAtomContext': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContentAtomContext,
+                    request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomContextRequest.FromString,
+                    response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomContextResponse.SerializeToString,
             ),
             'ListPedagogyStrategies': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPedagogyStrategies,
@@ -301,6 +392,33 @@ class ContentService:
             _registered_method=True)
 
     @staticmethod
+    def BatchGetBooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/teaching.content.v1.ContentService/BatchGetBooks',
+            teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetBooksRequest.SerializeToString,
+            teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetBooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def DeleteBook(request,
             target,
             options=(),
@@ -355,6 +473,33 @@ class ContentService:
             _registered_method=True)
 
     @staticmethod
+    def GetStructureNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/teaching.content.v1.ContentService/GetStructureNode',
+            teaching_dot_content_dot_v1_dot_content__service__pb2.GetStructureNodeRequest.SerializeToString,
+            teaching_dot_content_dot_v1_dot_content__service__pb2.GetStructureNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SearchContent(request,
             target,
             options=(),
@@ -398,6 +543,87 @@ class ContentService:
             '/teaching.content.v1.ContentService/GetContentAtom',
             teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomRequest.SerializeToString,
             teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContentAtoms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/teaching.content.v1.ContentService/ListContentAtoms',
+            teaching_dot_content_dot_v1_dot_content__service__pb2.ListContentAtomsRequest.SerializeToString,
+            teaching_dot_content_dot_v1_dot_content__service__pb2.ListContentAtomsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetContentAtoms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/teaching.content.v1.ContentService/BatchGetContentAtoms',
+            teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsRequest.SerializeToString,
+            teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContentAtomContext(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/teaching.content.v1.ContentService/GetContentAtomContext',
+            teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomContextRequest.SerializeToString,
+            teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomContextResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,14 +39,35 @@ class ContentServiceStub:
     """Lists the books that finished ingestion, newest first."""
     GetBook: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.GetBookRequest, _content_service_pb2.GetBookResponse]
     """Gets one book."""
+    BatchGetBooks: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.BatchGetBooksRequest, _content_service_pb2.BatchGetBooksResponse]
+    """Gets up to 100 books by id in one call (AIP-231). Ids that name no book are listed in the
+    response's missing_book_ids instead of failing the call.
+    """
     DeleteBook: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.DeleteBookRequest, _content_service_pb2.DeleteBookResponse]
     """Deletes a book with its structure and atoms. Admin only."""
     GetBookOutline: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.GetBookOutlineRequest, _content_service_pb2.GetBookOutlineResponse]
     """Returns the book's structure tree in reading order."""
+    GetStructureNode: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.GetStructureNodeRequest, _content_service_pb2.GetStructureNodeResponse]
+    """Gets one node of a book's structure with its path from the root and its children, without the
+    rest of the outline.
+    """
     SearchContent: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.SearchContentRequest, _content_service_pb2.SearchContentResponse]
     """Finds the passages that best match a query (text, vector or both)."""
     GetContentAtom: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.GetContentAtomRequest, _content_service_pb2.GetContentAtomResponse]
     """Gets one passage."""
+    ListContentAtoms: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.ListContentAtomsRequest, _content_service_pb2.ListContentAtomsResponse]
+    """Reads a book, or one node's whole subtree (a chapter with its sections), page by page: its
+    atoms in reading order (page number, then position in the book).
+    """
+    BatchGetContentAtoms: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.BatchGetContentAtomsRequest, _content_service_pb2.BatchGetContentAtomsResponse]
+    """Gets up to 100 passages of any books in one call (AIP-231, with the Get requests as items).
+    Requests that match no atom are listed in the response's `missing` instead of failing the call.
+    POST, not AIP-231's GET: a list of (book_id, atom_id) pairs does not fit a query string.
+    """
+    GetContentAtomContext: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.GetContentAtomContextRequest, _content_service_pb2.GetContentAtomContextResponse]
+    """The passages around one passage (a search hit, a citation): up to `radius` atoms before and
+    after it in its book's reading order.
+    """
     ListPedagogyStrategies: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.ListPedagogyStrategiesRequest, _content_service_pb2.ListPedagogyStrategiesResponse]
     """Lists the global strategies and the caller's private ones."""
     GetPedagogyStrategy: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.GetPedagogyStrategyRequest, _content_service_pb2.GetPedagogyStrategyResponse]
@@ -69,14 +90,35 @@ class ContentServiceAsyncStub(ContentServiceStub):
     """Lists the books that finished ingestion, newest first."""
     GetBook: _aio.UnaryUnaryMultiCallable[_content_service_pb2.GetBookRequest, _content_service_pb2.GetBookResponse]  # type: ignore[assignment]
     """Gets one book."""
+    BatchGetBooks: _aio.UnaryUnaryMultiCallable[_content_service_pb2.BatchGetBooksRequest, _content_service_pb2.BatchGetBooksResponse]  # type: ignore[assignment]
+    """Gets up to 100 books by id in one call (AIP-231). Ids that name no book are listed in the
+    response's missing_book_ids instead of failing the call.
+    """
     DeleteBook: _aio.UnaryUnaryMultiCallable[_content_service_pb2.DeleteBookRequest, _content_service_pb2.DeleteBookResponse]  # type: ignore[assignment]
     """Deletes a book with its structure and atoms. Admin only."""
     GetBookOutline: _aio.UnaryUnaryMultiCallable[_content_service_pb2.GetBookOutlineRequest, _content_service_pb2.GetBookOutlineResponse]  # type: ignore[assignment]
     """Returns the book's structure tree in reading order."""
+    GetStructureNode: _aio.UnaryUnaryMultiCallable[_content_service_pb2.GetStructureNodeRequest, _content_service_pb2.GetStructureNodeResponse]  # type: ignore[assignment]
+    """Gets one node of a book's structure with its path from the root and its children, without the
+    rest of the outline.
+    """
     SearchContent: _aio.UnaryUnaryMultiCallable[_content_service_pb2.SearchContentRequest, _content_service_pb2.SearchContentResponse]  # type: ignore[assignment]
     """Finds the passages that best match a query (text, vector or both)."""
     GetContentAtom: _aio.UnaryUnaryMultiCallable[_content_service_pb2.GetContentAtomRequest, _content_service_pb2.GetContentAtomResponse]  # type: ignore[assignment]
     """Gets one passage."""
+    ListContentAtoms: _aio.UnaryUnaryMultiCallable[_content_service_pb2.ListContentAtomsRequest, _content_service_pb2.ListContentAtomsResponse]  # type: ignore[assignment]
+    """Reads a book, or one node's whole subtree (a chapter with its sections), page by page: its
+    atoms in reading order (page number, then position in the book).
+    """
+    BatchGetContentAtoms: _aio.UnaryUnaryMultiCallable[_content_service_pb2.BatchGetContentAtomsRequest, _content_service_pb2.BatchGetContentAtomsResponse]  # type: ignore[assignment]
+    """Gets up to 100 passages of any books in one call (AIP-231, with the Get requests as items).
+    Requests that match no atom are listed in the response's `missing` instead of failing the call.
+    POST, not AIP-231's GET: a list of (book_id, atom_id) pairs does not fit a query string.
+    """
+    GetContentAtomContext: _aio.UnaryUnaryMultiCallable[_content_service_pb2.GetContentAtomContextRequest, _content_service_pb2.GetContentAtomContextResponse]  # type: ignore[assignment]
+    """The passages around one passage (a search hit, a citation): up to `radius` atoms before and
+    after it in its book's reading order.
+    """
     ListPedagogyStrategies: _aio.UnaryUnaryMultiCallable[_content_service_pb2.ListPedagogyStrategiesRequest, _content_service_pb2.ListPedagogyStrategiesResponse]  # type: ignore[assignment]
     """Lists the global strategies and the caller's private ones."""
     GetPedagogyStrategy: _aio.UnaryUnaryMultiCallable[_content_service_pb2.GetPedagogyStrategyRequest, _content_service_pb2.GetPedagogyStrategyResponse]  # type: ignore[assignment]
@@ -110,6 +152,16 @@ class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
         """Gets one book."""
 
     @_abc_1.abstractmethod
+    def BatchGetBooks(
+        self,
+        request: _content_service_pb2.BatchGetBooksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_service_pb2.BatchGetBooksResponse, _abc.Awaitable[_content_service_pb2.BatchGetBooksResponse]]:
+        """Gets up to 100 books by id in one call (AIP-231). Ids that name no book are listed in the
+        response's missing_book_ids instead of failing the call.
+        """
+
+    @_abc_1.abstractmethod
     def DeleteBook(
         self,
         request: _content_service_pb2.DeleteBookRequest,
@@ -126,6 +178,16 @@ class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
         """Returns the book's structure tree in reading order."""
 
     @_abc_1.abstractmethod
+    def GetStructureNode(
+        self,
+        request: _content_service_pb2.GetStructureNodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_service_pb2.GetStructureNodeResponse, _abc.Awaitable[_content_service_pb2.GetStructureNodeResponse]]:
+        """Gets one node of a book's structure with its path from the root and its children, without the
+        rest of the outline.
+        """
+
+    @_abc_1.abstractmethod
     def SearchContent(
         self,
         request: _content_service_pb2.SearchContentRequest,
@@ -140,6 +202,37 @@ class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_content_service_pb2.GetContentAtomResponse, _abc.Awaitable[_content_service_pb2.GetContentAtomResponse]]:
         """Gets one passage."""
+
+    @_abc_1.abstractmethod
+    def ListContentAtoms(
+        self,
+        request: _content_service_pb2.ListContentAtomsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_service_pb2.ListContentAtomsResponse, _abc.Awaitable[_content_service_pb2.ListContentAtomsResponse]]:
+        """Reads a book, or one node's whole subtree (a chapter with its sections), page by page: its
+        atoms in reading order (page number, then position in the book).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchGetContentAtoms(
+        self,
+        request: _content_service_pb2.BatchGetContentAtomsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_service_pb2.BatchGetContentAtomsResponse, _abc.Awaitable[_content_service_pb2.BatchGetContentAtomsResponse]]:
+        """Gets up to 100 passages of any books in one call (AIP-231, with the Get requests as items).
+        Requests that match no atom are listed in the response's `missing` instead of failing the call.
+        POST, not AIP-231's GET: a list of (book_id, atom_id) pairs does not fit a query string.
+        """
+
+    @_abc_1.abstractmethod
+    def GetContentAtomContext(
+        self,
+        request: _content_service_pb2.GetContentAtomContextRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_service_pb2.GetContentAtomContextResponse, _abc.Awaitable[_content_service_pb2.GetContentAtomContextResponse]]:
+        """The passages around one passage (a search hit, a citation): up to `radius` atoms before and
+        after it in its book's reading order.
+        """
 
     @_abc_1.abstractmethod
     def ListPedagogyStrategies(

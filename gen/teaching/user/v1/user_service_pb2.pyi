@@ -41,6 +41,34 @@ ARTIFACT_KIND_LESSON_PLAN: ArtifactKind.ValueType  # 2
 ARTIFACT_KIND_WORKSHEET: ArtifactKind.ValueType  # 3
 Global___ArtifactKind: _TypeAlias = ArtifactKind  # noqa: Y015
 
+class _ReferenceCheck:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReferenceCheckEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReferenceCheck.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REFERENCE_CHECK_UNSPECIFIED: _ReferenceCheck.ValueType  # 0
+    """Not checked in this answer (lists and revisions)."""
+    REFERENCE_CHECK_RESOLVED: _ReferenceCheck.ValueType  # 1
+    """Every reference resolves."""
+    REFERENCE_CHECK_DANGLING: _ReferenceCheck.ValueType  # 2
+    """Some references no longer resolve: see dangling_references."""
+    REFERENCE_CHECK_UNAVAILABLE: _ReferenceCheck.ValueType  # 3
+    """ContentService could not be asked in time; the references are unchecked."""
+
+class ReferenceCheck(_ReferenceCheck, metaclass=_ReferenceCheckEnumTypeWrapper):
+    """Whether an artifact's references were checked against ContentService for this response."""
+
+REFERENCE_CHECK_UNSPECIFIED: ReferenceCheck.ValueType  # 0
+"""Not checked in this answer (lists and revisions)."""
+REFERENCE_CHECK_RESOLVED: ReferenceCheck.ValueType  # 1
+"""Every reference resolves."""
+REFERENCE_CHECK_DANGLING: ReferenceCheck.ValueType  # 2
+"""Some references no longer resolve: see dangling_references."""
+REFERENCE_CHECK_UNAVAILABLE: ReferenceCheck.ValueType  # 3
+"""ContentService could not be asked in time; the references are unchecked."""
+Global___ReferenceCheck: _TypeAlias = ReferenceCheck  # noqa: Y015
+
 @_typing.final
 class ActiveBook(_message.Message):
     """Where a class is in one of its books."""
@@ -404,6 +432,8 @@ class ClassArtifact(_message.Message):
     ETAG_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    REFERENCE_CHECK_FIELD_NUMBER: _builtins.int
+    DANGLING_REFERENCES_FIELD_NUMBER: _builtins.int
     artifact_id: _builtins.str
     owner_id: _builtins.str
     kind: Global___ArtifactKind.ValueType
@@ -414,6 +444,11 @@ class ClassArtifact(_message.Message):
     """Starts at 1; every update adds one."""
     etag: _builtins.str
     """Opaque version tag for optimistic concurrency (AIP-154)."""
+    reference_check: Global___ReferenceCheck.ValueType
+    """Whether book_ids, atom_references and pedagogy_strategy_id resolve in the library now (they are
+    checked when written, but a cited book can be deleted later). Set in the answers that carry one
+    artifact (Create, Get, Update, Rollback); lists and revisions leave it unspecified.
+    """
     @_builtins.property
     def quiz(self) -> Global___Quiz: ...
     @_builtins.property
@@ -430,6 +465,12 @@ class ClassArtifact(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def dangling_references(self) -> _containers.RepeatedCompositeFieldContainer[Global___DanglingReference]:
+        """The references that no longer resolve, when reference_check is DANGLING. The artifact stays
+        readable; an update that writes these fields again must name existing ones.
+        """
+
     def __init__(
         self,
         *,
@@ -447,16 +488,46 @@ class ClassArtifact(_message.Message):
         etag: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        reference_check: Global___ReferenceCheck.ValueType = ...,
+        dangling_references: _abc.Iterable[Global___DanglingReference] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "create_time", b"create_time", "lesson_plan", b"lesson_plan", "quiz", b"quiz", "update_time", b"update_time", "worksheet", b"worksheet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_id", b"artifact_id", "atom_references", b"atom_references", "body", b"body", "book_ids", b"book_ids", "create_time", b"create_time", "etag", b"etag", "kind", b"kind", "lesson_plan", b"lesson_plan", "owner_id", b"owner_id", "pedagogy_strategy_id", b"pedagogy_strategy_id", "quiz", b"quiz", "revision", b"revision", "title", b"title", "update_time", b"update_time", "worksheet", b"worksheet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_id", b"artifact_id", "atom_references", b"atom_references", "body", b"body", "book_ids", b"book_ids", "create_time", b"create_time", "dangling_references", b"dangling_references", "etag", b"etag", "kind", b"kind", "lesson_plan", b"lesson_plan", "owner_id", b"owner_id", "pedagogy_strategy_id", b"pedagogy_strategy_id", "quiz", b"quiz", "reference_check", b"reference_check", "revision", b"revision", "title", b"title", "update_time", b"update_time", "worksheet", b"worksheet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["quiz", "lesson_plan", "worksheet"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___ClassArtifact: _TypeAlias = ClassArtifact  # noqa: Y015
+
+@_typing.final
+class DanglingReference(_message.Message):
+    """A reference of an artifact that no longer resolves."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """The reference's field in the artifact: "book_ids[1]", "atom_references[0]" or
+    "pedagogy_strategy_id".
+    """
+    description: _builtins.str
+    """What is missing, for people."""
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "field", b"field"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DanglingReference: _TypeAlias = DanglingReference  # noqa: Y015
 
 @_typing.final
 class CreateArtifactRequest(_message.Message):

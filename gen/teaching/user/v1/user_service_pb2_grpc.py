@@ -108,13 +108,18 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateArtifact(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Creates an artifact. Its book_ids, atom_references and pedagogy_strategy_id must exist in the
+        library and be visible to the caller (checked with ContentService): INVALID_ARGUMENT with a
+        field violation per unknown reference, UNAVAILABLE when ContentService cannot be asked.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetArtifact(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Gets an artifact, with its references checked: the ones that no longer resolve are flagged in
+        dangling_references (the artifact stays readable, also when ContentService is down).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -128,7 +133,8 @@ class UserServiceServicer:
 
     def UpdateArtifact(self, request, context):
         """Updates the fields named in update_mask; the previous version is kept as a revision.
-        artifact.etag must be the etag the caller read; a stale one gets ABORTED.
+        artifact.etag must be the etag the caller read; a stale one gets ABORTED. References written by
+        the update are checked as on create.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -40,12 +40,20 @@ class UserServiceStub:
     UpdateProfile: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.UpdateProfileRequest, _user_service_pb2.UpdateProfileResponse]
     """Updates the fields of the caller's profile named in update_mask."""
     CreateArtifact: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.CreateArtifactRequest, _user_service_pb2.CreateArtifactResponse]
+    """Creates an artifact. Its book_ids, atom_references and pedagogy_strategy_id must exist in the
+    library and be visible to the caller (checked with ContentService): INVALID_ARGUMENT with a
+    field violation per unknown reference, UNAVAILABLE when ContentService cannot be asked.
+    """
     GetArtifact: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetArtifactRequest, _user_service_pb2.GetArtifactResponse]
+    """Gets an artifact, with its references checked: the ones that no longer resolve are flagged in
+    dangling_references (the artifact stays readable, also when ContentService is down).
+    """
     ListArtifacts: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListArtifactsRequest, _user_service_pb2.ListArtifactsResponse]
     """Lists the caller's artifacts, newest first."""
     UpdateArtifact: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.UpdateArtifactRequest, _user_service_pb2.UpdateArtifactResponse]
     """Updates the fields named in update_mask; the previous version is kept as a revision.
-    artifact.etag must be the etag the caller read; a stale one gets ABORTED.
+    artifact.etag must be the etag the caller read; a stale one gets ABORTED. References written by
+    the update are checked as on create.
     """
     DeleteArtifact: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DeleteArtifactRequest, _user_service_pb2.DeleteArtifactResponse]
     ListArtifactRevisions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListArtifactRevisionsRequest, _user_service_pb2.ListArtifactRevisionsResponse]
@@ -67,12 +75,20 @@ class UserServiceAsyncStub(UserServiceStub):
     UpdateProfile: _aio.UnaryUnaryMultiCallable[_user_service_pb2.UpdateProfileRequest, _user_service_pb2.UpdateProfileResponse]  # type: ignore[assignment]
     """Updates the fields of the caller's profile named in update_mask."""
     CreateArtifact: _aio.UnaryUnaryMultiCallable[_user_service_pb2.CreateArtifactRequest, _user_service_pb2.CreateArtifactResponse]  # type: ignore[assignment]
+    """Creates an artifact. Its book_ids, atom_references and pedagogy_strategy_id must exist in the
+    library and be visible to the caller (checked with ContentService): INVALID_ARGUMENT with a
+    field violation per unknown reference, UNAVAILABLE when ContentService cannot be asked.
+    """
     GetArtifact: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetArtifactRequest, _user_service_pb2.GetArtifactResponse]  # type: ignore[assignment]
+    """Gets an artifact, with its references checked: the ones that no longer resolve are flagged in
+    dangling_references (the artifact stays readable, also when ContentService is down).
+    """
     ListArtifacts: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListArtifactsRequest, _user_service_pb2.ListArtifactsResponse]  # type: ignore[assignment]
     """Lists the caller's artifacts, newest first."""
     UpdateArtifact: _aio.UnaryUnaryMultiCallable[_user_service_pb2.UpdateArtifactRequest, _user_service_pb2.UpdateArtifactResponse]  # type: ignore[assignment]
     """Updates the fields named in update_mask; the previous version is kept as a revision.
-    artifact.etag must be the etag the caller read; a stale one gets ABORTED.
+    artifact.etag must be the etag the caller read; a stale one gets ABORTED. References written by
+    the update are checked as on create.
     """
     DeleteArtifact: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DeleteArtifactRequest, _user_service_pb2.DeleteArtifactResponse]  # type: ignore[assignment]
     ListArtifactRevisions: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListArtifactRevisionsRequest, _user_service_pb2.ListArtifactRevisionsResponse]  # type: ignore[assignment]
@@ -108,14 +124,21 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _user_service_pb2.CreateArtifactRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.CreateArtifactResponse, _abc.Awaitable[_user_service_pb2.CreateArtifactResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.CreateArtifactResponse, _abc.Awaitable[_user_service_pb2.CreateArtifactResponse]]:
+        """Creates an artifact. Its book_ids, atom_references and pedagogy_strategy_id must exist in the
+        library and be visible to the caller (checked with ContentService): INVALID_ARGUMENT with a
+        field violation per unknown reference, UNAVAILABLE when ContentService cannot be asked.
+        """
 
     @_abc_1.abstractmethod
     def GetArtifact(
         self,
         request: _user_service_pb2.GetArtifactRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_service_pb2.GetArtifactResponse, _abc.Awaitable[_user_service_pb2.GetArtifactResponse]]: ...
+    ) -> _typing.Union[_user_service_pb2.GetArtifactResponse, _abc.Awaitable[_user_service_pb2.GetArtifactResponse]]:
+        """Gets an artifact, with its references checked: the ones that no longer resolve are flagged in
+        dangling_references (the artifact stays readable, also when ContentService is down).
+        """
 
     @_abc_1.abstractmethod
     def ListArtifacts(
@@ -132,7 +155,8 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.UpdateArtifactResponse, _abc.Awaitable[_user_service_pb2.UpdateArtifactResponse]]:
         """Updates the fields named in update_mask; the previous version is kept as a revision.
-        artifact.etag must be the etag the caller read; a stale one gets ABORTED.
+        artifact.etag must be the etag the caller read; a stale one gets ABORTED. References written by
+        the update are checked as on create.
         """
 
     @_abc_1.abstractmethod

@@ -105,6 +105,25 @@ class GetBookResponse(betterproto.Message):
 
 
 @dataclass(eq=False, repr=False)
+class BatchGetBooksRequest(betterproto.Message):
+    book_ids: List[str] = betterproto.string_field(1)
+    """1 to 100 book ids."""
+
+
+@dataclass(eq=False, repr=False)
+class BatchGetBooksResponse(betterproto.Message):
+    books: List["Book"] = betterproto.message_field(1)
+    """
+    The books found, in the order of the request (an id asked twice is answered twice).
+    """
+
+    missing_book_ids: List[str] = betterproto.string_field(2)
+    """
+    The requested ids that name no book in the library (never loaded, or deleted), in request order.
+    """
+
+
+@dataclass(eq=False, repr=False)
 class DeleteBookRequest(betterproto.Message):
     book_id: str = betterproto.string_field(1)
 
@@ -147,6 +166,25 @@ class GetBookOutlineResponse(betterproto.Message):
     """
     Every node, in reading order (pre-order: a node comes before its children).
     """
+
+
+@dataclass(eq=False, repr=False)
+class GetStructureNodeRequest(betterproto.Message):
+    book_id: str = betterproto.string_field(1)
+    node_id: str = betterproto.string_field(2)
+
+
+@dataclass(eq=False, repr=False)
+class GetStructureNodeResponse(betterproto.Message):
+    node: "StructureNode" = betterproto.message_field(1)
+    ancestors: List["StructureNode"] = betterproto.message_field(2)
+    """
+    The path from the root: the top-level node first, the node's parent last; empty for a
+     top-level node.
+    """
+
+    children: List["StructureNode"] = betterproto.message_field(3)
+    """The node's direct children, in order."""
 
 
 @dataclass(eq=False, repr=False)
@@ -216,6 +254,72 @@ class GetContentAtomRequest(betterproto.Message):
 @dataclass(eq=False, repr=False)
 class GetContentAtomResponse(betterproto.Message):
     atom: "ContentAtom" = betterproto.message_field(1)
+
+
+@dataclass(eq=False, repr=False)
+class ListContentAtomsRequest(betterproto.Message):
+    book_id: str = betterproto.string_field(1)
+    node_id: str = betterproto.string_field(2)
+    """
+    Optional: only the atoms of this node's whole subtree (the node and all its descendants).
+     Empty reads the whole book.
+    """
+
+    page_size: int = betterproto.int32_field(3)
+    """Default 50, at most 200."""
+
+    page_token: str = betterproto.string_field(4)
+
+
+@dataclass(eq=False, repr=False)
+class ListContentAtomsResponse(betterproto.Message):
+    atoms: List["ContentAtom"] = betterproto.message_field(1)
+    """In reading order: page number, then position in the book."""
+
+    next_page_token: str = betterproto.string_field(2)
+    """Empty when there are no more pages."""
+
+
+@dataclass(eq=False, repr=False)
+class BatchGetContentAtomsRequest(betterproto.Message):
+    requests: List["GetContentAtomRequest"] = betterproto.message_field(1)
+    """1 to 100 (book_id, atom_id) pairs, of one book or many."""
+
+
+@dataclass(eq=False, repr=False)
+class BatchGetContentAtomsResponse(betterproto.Message):
+    atoms: List["ContentAtom"] = betterproto.message_field(1)
+    """
+    The atoms found, in the order of the requests (a pair asked twice is answered twice).
+    """
+
+    missing: List["GetContentAtomRequest"] = betterproto.message_field(2)
+    """
+    The requests that found no atom, in request order: the book does not exist (any more), or has
+     no atom with that id (an atom id of another book counts as missing).
+    """
+
+
+@dataclass(eq=False, repr=False)
+class GetContentAtomContextRequest(betterproto.Message):
+    book_id: str = betterproto.string_field(1)
+    atom_id: str = betterproto.string_field(2)
+    radius: int = betterproto.int32_field(3)
+    """How many atoms on each side: 1..50; 0 means 3."""
+
+
+@dataclass(eq=False, repr=False)
+class GetContentAtomContextResponse(betterproto.Message):
+    before: List["ContentAtom"] = betterproto.message_field(1)
+    """
+    Up to `radius` atoms before `atom`, in reading order (fewer at the start of the book).
+    """
+
+    atom: "ContentAtom" = betterproto.message_field(2)
+    after: List["ContentAtom"] = betterproto.message_field(3)
+    """
+    Up to `radius` atoms after `atom`, in reading order (fewer at the end of the book).
+    """
 
 
 @dataclass(eq=False, repr=False)
@@ -338,6 +442,23 @@ class ContentServiceStub(betterproto.ServiceStub):
             metadata=metadata,
         )
 
+    async def batch_get_books(
+        self,
+        batch_get_books_request: "BatchGetBooksRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "BatchGetBooksResponse":
+        return await self._unary_unary(
+            "/teaching.content.v1.ContentService/BatchGetBooks",
+            batch_get_books_request,
+            BatchGetBooksResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
     async def delete_book(
         self,
         delete_book_request: "DeleteBookRequest",
@@ -372,6 +493,23 @@ class ContentServiceStub(betterproto.ServiceStub):
             metadata=metadata,
         )
 
+    async def get_structure_node(
+        self,
+        get_structure_node_request: "GetStructureNodeRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "GetStructureNodeResponse":
+        return await self._unary_unary(
+            "/teaching.content.v1.ContentService/GetStructureNode",
+            get_structure_node_request,
+            GetStructureNodeResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
     async def search_content(
         self,
         search_content_request: "SearchContentRequest",
@@ -401,6 +539,57 @@ class ContentServiceStub(betterproto.ServiceStub):
             "/teaching.content.v1.ContentService/GetContentAtom",
             get_content_atom_request,
             GetContentAtomResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_content_atoms(
+        self,
+        list_content_atoms_request: "ListContentAtomsRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "ListContentAtomsResponse":
+        return await self._unary_unary(
+            "/teaching.content.v1.ContentService/ListContentAtoms",
+            list_content_atoms_request,
+            ListContentAtomsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def batch_get_content_atoms(
+        self,
+        batch_get_content_atoms_request: "BatchGetContentAtomsRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "BatchGetContentAtomsResponse":
+        return await self._unary_unary(
+            "/teaching.content.v1.ContentService/BatchGetContentAtoms",
+            batch_get_content_atoms_request,
+            BatchGetContentAtomsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def get_content_atom_context(
+        self,
+        get_content_atom_context_request: "GetContentAtomContextRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "GetContentAtomContextResponse":
+        return await self._unary_unary(
+            "/teaching.content.v1.ContentService/GetContentAtomContext",
+            get_content_atom_context_request,
+            GetContentAtomContextResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
@@ -502,6 +691,11 @@ class ContentServiceBase(ServiceBase):
     async def get_book(self, get_book_request: "GetBookRequest") -> "GetBookResponse":
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def batch_get_books(
+        self, batch_get_books_request: "BatchGetBooksRequest"
+    ) -> "BatchGetBooksResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def delete_book(
         self, delete_book_request: "DeleteBookRequest"
     ) -> "DeleteBookResponse":
@@ -512,6 +706,11 @@ class ContentServiceBase(ServiceBase):
     ) -> "GetBookOutlineResponse":
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def get_structure_node(
+        self, get_structure_node_request: "GetStructureNodeRequest"
+    ) -> "GetStructureNodeResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def search_content(
         self, search_content_request: "SearchContentRequest"
     ) -> "SearchContentResponse":
@@ -520,6 +719,21 @@ class ContentServiceBase(ServiceBase):
     async def get_content_atom(
         self, get_content_atom_request: "GetContentAtomRequest"
     ) -> "GetContentAtomResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def list_content_atoms(
+        self, list_content_atoms_request: "ListContentAtomsRequest"
+    ) -> "ListContentAtomsResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def batch_get_content_atoms(
+        self, batch_get_content_atoms_request: "BatchGetContentAtomsRequest"
+    ) -> "BatchGetContentAtomsResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def get_content_atom_context(
+        self, get_content_atom_context_request: "GetContentAtomContextRequest"
+    ) -> "GetContentAtomContextResponse":
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
     async def list_pedagogy_strategies(
@@ -561,6 +775,14 @@ class ContentServiceBase(ServiceBase):
         response = await self.get_book(request)
         await stream.send_message(response)
 
+    async def __rpc_batch_get_books(
+        self,
+        stream: "grpclib.server.Stream[BatchGetBooksRequest, BatchGetBooksResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.batch_get_books(request)
+        await stream.send_message(response)
+
     async def __rpc_delete_book(
         self, stream: "grpclib.server.Stream[DeleteBookRequest, DeleteBookResponse]"
     ) -> None:
@@ -574,6 +796,14 @@ class ContentServiceBase(ServiceBase):
     ) -> None:
         request = await stream.recv_message()
         response = await self.get_book_outline(request)
+        await stream.send_message(response)
+
+    async def __rpc_get_structure_node(
+        self,
+        stream: "grpclib.server.Stream[GetStructureNodeRequest, GetStructureNodeResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.get_structure_node(request)
         await stream.send_message(response)
 
     async def __rpc_search_content(
@@ -590,6 +820,30 @@ class ContentServiceBase(ServiceBase):
     ) -> None:
         request = await stream.recv_message()
         response = await self.get_content_atom(request)
+        await stream.send_message(response)
+
+    async def __rpc_list_content_atoms(
+        self,
+        stream: "grpclib.server.Stream[ListContentAtomsRequest, ListContentAtomsResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.list_content_atoms(request)
+        await stream.send_message(response)
+
+    async def __rpc_batch_get_content_atoms(
+        self,
+        stream: "grpclib.server.Stream[BatchGetContentAtomsRequest, BatchGetContentAtomsResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.batch_get_content_atoms(request)
+        await stream.send_message(response)
+
+    async def __rpc_get_content_atom_context(
+        self,
+        stream: "grpclib.server.Stream[GetContentAtomContextRequest, GetContentAtomContextResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.get_content_atom_context(request)
         await stream.send_message(response)
 
     async def __rpc_list_pedagogy_strategies(
@@ -646,6 +900,12 @@ class ContentServiceBase(ServiceBase):
                 GetBookRequest,
                 GetBookResponse,
             ),
+            "/teaching.content.v1.ContentService/BatchGetBooks": grpclib.const.Handler(
+                self.__rpc_batch_get_books,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                BatchGetBooksRequest,
+                BatchGetBooksResponse,
+            ),
             "/teaching.content.v1.ContentService/DeleteBook": grpclib.const.Handler(
                 self.__rpc_delete_book,
                 grpclib.const.Cardinality.UNARY_UNARY,
@@ -658,6 +918,12 @@ class ContentServiceBase(ServiceBase):
                 GetBookOutlineRequest,
                 GetBookOutlineResponse,
             ),
+            "/teaching.content.v1.ContentService/GetStructureNode": grpclib.const.Handler(
+                self.__rpc_get_structure_node,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                GetStructureNodeRequest,
+                GetStructureNodeResponse,
+            ),
             "/teaching.content.v1.ContentService/SearchContent": grpclib.const.Handler(
                 self.__rpc_search_content,
                 grpclib.const.Cardinality.UNARY_UNARY,
@@ -669,6 +935,24 @@ class ContentServiceBase(ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 GetContentAtomRequest,
                 GetContentAtomResponse,
+            ),
+            "/teaching.content.v1.ContentService/ListContentAtoms": grpclib.const.Handler(
+                self.__rpc_list_content_atoms,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                ListContentAtomsRequest,
+                ListContentAtomsResponse,
+            ),
+            "/teaching.content.v1.ContentService/BatchGetContentAtoms": grpclib.const.Handler(
+                self.__rpc_batch_get_content_atoms,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                BatchGetContentAtomsRequest,
+                BatchGetContentAtomsResponse,
+            ),
+            "/teaching.content.v1.ContentService/GetContentAtomContext": grpclib.const.Handler(
+                self.__rpc_get_content_atom_context,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                GetContentAtomContextRequest,
+                GetContentAtomContextResponse,
             ),
             "/teaching.content.v1.ContentService/ListPedagogyStrategies": grpclib.const.Handler(
                 self.__rpc_list_pedagogy_strategies,

@@ -32,6 +32,26 @@ class ArtifactKind(betterproto.Enum):
     WORKSHEET = 3
 
 
+class ReferenceCheck(betterproto.Enum):
+    """
+    Whether an artifact's references were checked against ContentService for this response.
+    """
+
+    UNSPECIFIED = 0
+    """Not checked in this answer (lists and revisions)."""
+
+    RESOLVED = 1
+    """Every reference resolves."""
+
+    DANGLING = 2
+    """Some references no longer resolve: see dangling_references."""
+
+    UNAVAILABLE = 3
+    """
+    ContentService could not be asked in time; the references are unchecked.
+    """
+
+
 @dataclass(eq=False, repr=False)
 class ActiveBook(betterproto.Message):
     """Where a class is in one of its books."""
@@ -174,6 +194,32 @@ class ClassArtifact(betterproto.Message):
 
     create_time: datetime = betterproto.message_field(13)
     update_time: datetime = betterproto.message_field(14)
+    reference_check: "ReferenceCheck" = betterproto.enum_field(15)
+    """
+    Whether book_ids, atom_references and pedagogy_strategy_id resolve in the library now (they are
+     checked when written, but a cited book can be deleted later). Set in the answers that carry one
+     artifact (Create, Get, Update, Rollback); lists and revisions leave it unspecified.
+    """
+
+    dangling_references: List["DanglingReference"] = betterproto.message_field(16)
+    """
+    The references that no longer resolve, when reference_check is DANGLING. The artifact stays
+     readable; an update that writes these fields again must name existing ones.
+    """
+
+
+@dataclass(eq=False, repr=False)
+class DanglingReference(betterproto.Message):
+    """A reference of an artifact that no longer resolves."""
+
+    field: str = betterproto.string_field(1)
+    """
+    The reference's field in the artifact: "book_ids[1]", "atom_references[0]" or
+     "pedagogy_strategy_id".
+    """
+
+    description: str = betterproto.string_field(2)
+    """What is missing, for people."""
 
 
 @dataclass(eq=False, repr=False)
