@@ -12,7 +12,7 @@ from common.settings import Settings
 from teaching.user.v1 import user_service_pb2, user_service_pb2_grpc
 from user_svc import repository
 from user_svc.api import UserServicer
-from user_svc.library import ContentLibrary, open_channel
+from user_svc.library import ContentLibrary, content_health_check, open_channel
 from user_svc.usecases import UserUseCases
 
 
@@ -22,6 +22,15 @@ def build(settings: Settings, resources: contextlib.ExitStack) -> UserServicer:
     return UserServicer(UserUseCases(pool, PageTokens.from_settings(settings), library))
 
 
+def dependencies(settings: Settings) -> list[Dependency]:
+    """db_user is required. ContentService is not: without it only writes that cite the library fail
+    (UNAVAILABLE), everything else is served."""
+    return [
+        Dependency("db_user", PostgresCheck(settings.user_conninfo(), settings)),
+        Dependency("content_service", content_health_check(settings), required=False),
+    ]
+
+
 def main() -> None:
     run_service(
         user_service_pb2.DESCRIPTOR.services_by_name["UserService"],
@@ -29,7 +38,7 @@ def main() -> None:
         build,
         port=lambda settings: settings.user_port,
         migrate="user",
-        dependencies=lambda settings: [Dependency("db_user", PostgresCheck(settings.user_conninfo(), settings))],
+        dependencies=dependencies,
     )
 
 

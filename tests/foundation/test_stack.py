@@ -47,7 +47,7 @@ def test_health_of_an_unknown_service_is_not_found(stack: Stack, name: str) -> N
 
 DEPENDENCIES = {
     "content": {"db_content", "redis"},
-    "user": {"db_user"},
+    "user": {"db_user", "content_service"},
     "ingest": {"db_content", "object_storage", "broker"},
 }
 
