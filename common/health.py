@@ -159,4 +159,4 @@ class HealthMonitor:
             effect = "NOT_SERVING until it is back" if dependency.required else "serving degraded"
             log.warning("dependency %s is down (%s): %s", name, why, effect)
         elif up and name in self._down_since:
-            log.warning("dependency %s is back after %.1fs", name, time.monotonic() - self._down_since.pop(name))
+            log.info("dependency %s is back after %.1fs", name, time.monotonic() - self._down_since.pop(name))

@@ -193,32 +193,12 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
             raise request.error
         return request
 
-    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+    @contextlib.contextmanager
+    def answering(context: grpc.ServicerContext) -> Iterator[None]:
+        """The caller's identity for the handler, and its errors as statuses."""
         token = set_identity(identity)
         try:
-            return behavior(admit(request), context)
-        except ServiceError as error:
-            context.abort_with_status(to_status(error))
-        except Exception as error:
-            _fail(context, method, error)
-        finally:
-            reset_identity(token)
-
-    def non_blocking(request: Any, context: grpc.ServicerContext, send: Callable[[Any], None]) -> None:
-        token = set_identity(identity)
-        try:
-            behavior(admit(request), context, send)
-        except ServiceError as error:
-            context.abort_with_status(to_status(error))
-        except Exception as error:
-            _fail(context, method, error)
-        finally:
-            reset_identity(token)
-
-    def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        token = set_identity(identity)
-        try:
-            yield from behavior(admit(request), context)
+            yield
         except ServiceError as error:
             context.abort_with_status(to_status(error))
         except Exception as error:
@@ -227,6 +207,18 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
             # A generator finalised in another context has nothing to restore.
             with contextlib.suppress(ValueError):
                 reset_identity(token)
+
+    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+        with answering(context):
+            return behavior(admit(request), context)
+
+    def non_blocking(request: Any, context: grpc.ServicerContext, send: Callable[[Any], None]) -> None:
+        with answering(context):
+            behavior(admit(request), context, send)
+
+    def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        with answering(context):
+            yield from behavior(admit(request), context)
 
     if streams_response and not streams_request and getattr(behavior, "experimental_non_blocking", False):
         non_blocking.experimental_non_blocking = True  # type: ignore[attr-defined]

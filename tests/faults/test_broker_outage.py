@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -28,7 +27,15 @@ from devstack import Stack
 from ingest_svc.holds import HoldPoints
 from teaching.ingest.v1 import ingest_service_pb2 as pb
 from teaching.ingest.v1 import ingest_service_pb2_grpc
-from tests.ingest.helpers import HeldJob, requests, unique_copy, upload, wait_for, wait_terminal
+from tests.ingest.helpers import (
+    HeldJob,
+    assert_loaded_once,
+    requests,
+    unique_copy,
+    upload,
+    wait_for,
+    wait_terminal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,21 +85,6 @@ def _running_or_done(stub: ingest_service_pb2_grpc.IngestServiceStub, admin: Any
     return bool(job.state != pb.INGEST_JOB_STATE_QUEUED)
 
 
-def _assert_loaded_once(stack: Stack, job: pb.IngestJob, atoms: int) -> None:
-    assert job.state == pb.INGEST_JOB_STATE_SUCCEEDED, job.error_message
-    assert job.atoms_written == atoms
-    with psycopg.connect(stack.settings.content_conninfo(), autocommit=True) as conn:
-        jobs = conn.execute("SELECT job_id FROM ingest_jobs WHERE content_sha256 = %s",
-                            (job.content_sha256,)).fetchall()
-        books = conn.execute("SELECT book_id, atom_count FROM books WHERE content_sha256 = %s",
-                             (job.content_sha256,)).fetchall()
-        distinct = conn.execute("SELECT count(DISTINCT ordinal) FROM content_atoms WHERE book_id = %s",
-                                (job.book_id,)).fetchone()
-    assert jobs == [(uuid.UUID(job.job_id),)]
-    assert books == [(uuid.UUID(job.book_id), atoms)]
-    assert distinct == (atoms,)
-
-
 @contextlib.contextmanager
 def _redis_signalled(stack: Stack, stop: int, resume: int | None) -> Iterator[Callable[[], None]]:
     """A function that sends Redis `stop`; on leaving, Redis is resumed (`resume`) or started again."""
@@ -137,7 +129,7 @@ def test_upload_during_a_broker_outage_is_accepted_and_dispatched_when_it_return
     wait_for(lambda: _running_or_done(ingest_stub, admin, response.job.job_id), "the job to be dispatched",
              timeout=DISPATCHED_WITHIN_SECONDS)
     running_after = time.monotonic() - back
-    _assert_loaded_once(stack, wait_terminal(ingest_stub, admin, response.job.job_id), clean_atoms)
+    assert_loaded_once(stack, wait_terminal(ingest_stub, admin, response.job.job_id), clean_atoms)
     log.warning("%s: the upload answered in %.2fs; the job ran %.1fs after the broker was back",
                 signal.Signals(stop).name, answered_after, running_after)
 
@@ -167,7 +159,7 @@ def test_ingest_killed_after_the_last_chunk_keeps_the_recorded_job(
     stack.start_process("ingest")
     retried = upload(ingest_stub, admin, data, "Killed after the last chunk")
     assert retried.deduplicated  # the job recorded before the kill
-    _assert_loaded_once(stack, wait_terminal(ingest_stub, admin, retried.job.job_id), clean_atoms)
+    assert_loaded_once(stack, wait_terminal(ingest_stub, admin, retried.job.job_id), clean_atoms)
 
 
 @contextlib.contextmanager
@@ -216,5 +208,5 @@ def test_worker_replaced_under_a_new_hostname_finishes_the_book_exactly_once(
             finished_after = time.monotonic() - killed
     finally:
         stack.start_process("worker")
-    _assert_loaded_once(stack, job, clean.atoms_written)
+    assert_loaded_once(stack, job, clean.atoms_written)
     log.warning("worker replaced: the book finished %.1fs after its worker was killed", finished_after)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+import psycopg
+
 from devstack import Stack
 from ingest_svc.holds import HoldPoints
 from teaching.ingest.v1 import ingest_service_pb2 as pb
@@ -49,6 +51,23 @@ def wait_terminal(stub: ingest_service_pb2_grpc.IngestServiceStub, auth: list[tu
             return job
         assert time.monotonic() < deadline, f"job {job_id} still {pb.IngestJobState.Name(job.state)}"
         time.sleep(0.3)
+
+
+def assert_loaded_once(stack: Stack, job: pb.IngestJob, atoms: int) -> None:
+    """The job succeeded with `atoms` passages, and its file is in the library once: one job, one
+    book, each passage once."""
+    assert job.state == pb.INGEST_JOB_STATE_SUCCEEDED, job.error_message
+    assert job.atoms_written == atoms
+    with psycopg.connect(stack.settings.content_conninfo(), autocommit=True) as conn:
+        jobs = conn.execute("SELECT job_id FROM ingest_jobs WHERE content_sha256 = %s",
+                            (job.content_sha256,)).fetchall()
+        books = conn.execute("SELECT book_id, atom_count FROM books WHERE content_sha256 = %s",
+                             (job.content_sha256,)).fetchall()
+        passages = conn.execute("SELECT count(*), count(DISTINCT ordinal) FROM content_atoms WHERE book_id = %s",
+                                (job.book_id,)).fetchone()
+    assert jobs == [(uuid.UUID(job.job_id),)]
+    assert books == [(uuid.UUID(job.book_id), atoms)]
+    assert passages == (atoms, atoms)
 
 
 def stored_files(root: Path) -> set[str]:
