@@ -40,8 +40,9 @@ class Settings(BaseSettings):
     # a new connection at most this long to connect (libpq counts whole seconds, at least 2).
     db_checkout_timeout_seconds: float = 2.0
     db_connect_timeout_seconds: int = 2
-    # A lost connection is retried in the background for this long; then the next call retries afresh.
-    db_reconnect_timeout_seconds: float = 5.0
+    # A lost connection is retried in the background for this long; then the next call retries afresh
+    # (short, so the pool refills within a second of the database's return, whatever the outage).
+    db_reconnect_timeout_seconds: float = 2.0
 
     # Health probes (common.health): each dependency is checked this often; a check that has not
     # answered within the timeout counts as a failure (a frozen server).

@@ -370,7 +370,11 @@ _DEAD_CLAIM = """(%(claim)s <> '' AND (%(claim)s = %%(own)s OR %(claim)s NOT IN 
 
 def recover_orphans(conn: Conn, *, own: str | None, dead_after: float, stale_after: float) -> list[uuid.UUID]:
     """Queue a new dispatch of every in-flight job that lost its worker or was silent for `stale_after`
-    seconds; their dead claims are cleared, so each is recovered once. Run in a transaction."""
+    seconds; their dead claims are cleared, so each is recovered once. Run in a transaction.
+
+    It waits for a job's row lock rather than skipping the job: a worker restarted under its old name
+    recovers its claims only in its first round, while its new tasks may already hold the row.
+    """
     params = {"own": own, "dead_after": dead_after, "stale": stale_after}
     job_dead, range_dead = _DEAD_CLAIM % {"claim": "j.claimed_by"}, _DEAD_CLAIM % {"claim": "r.claimed_by"}
     # Jobs first, then their ranges: the order every writer of a job's ranges locks them in.
@@ -382,7 +386,7 @@ def recover_orphans(conn: Conn, *, own: str | None, dead_after: float, stale_aft
                    OR EXISTS (SELECT 1 FROM ingest_job_ranges r
                               WHERE r.job_id = j.job_id AND NOT r.done AND {range_dead}))
             ORDER BY j.create_time
-            FOR UPDATE OF j SKIP LOCKED""",
+            FOR UPDATE OF j""",
         params,
     ).fetchall()
     if orphans:

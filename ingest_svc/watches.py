@@ -173,14 +173,24 @@ class JobWatches:
     # --- the LISTEN thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._connect_timeout,
                                      application_name="ingest-watches") as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    if failing:
+                        log.info("watches: following jobs again")
+                    failing = False
                     self._follow(conn)
             except psycopg.Error as error:
-                log.warning("watches: the database connection failed, reconnecting: %s", error)
+                if not failing:
+                    log.warning("watches: the database connection failed, reconnecting every %.0fs: %s",
+                                RECONNECT_SECONDS, error)
+                failing = True
+                self._stop.wait(RECONNECT_SECONDS)
+            except Exception:  # never let the one thread that feeds every stream die
+                log.exception("watches: following jobs failed; starting again")
                 self._stop.wait(RECONNECT_SECONDS)
 
     def _follow(self, conn: psycopg.Connection[Any]) -> None:

@@ -62,6 +62,16 @@ def _health(channel: grpc.Channel) -> dict[str, int]:
     return {name: status.status for name, status in response.statuses.items()}
 
 
+def _answers(call: Callable[[], object]) -> bool:
+    """Whether the call succeeds; an outage not yet over is UNAVAILABLE, anything else fails the test."""
+    try:
+        call()
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, error.details()
+        return False
+    return True
+
+
 @pytest.fixture
 def postgres_killed(stack: Stack) -> Iterator[float]:
     """Postgres (postmaster and backends) SIGKILLed; started again afterwards whatever happens."""
@@ -112,15 +122,8 @@ def test_postgres_killed_calls_fail_fast_health_follows_and_all_recovers(
         wait_for(lambda: _health(channel)[service] == SERVING, f"{name} to report SERVING again", timeout=30)
         healthy_after = time.monotonic() - back
 
-        def answers() -> bool:
-            try:
-                call(channel, caller)
-            except grpc.RpcError as error:
-                assert error.code() == grpc.StatusCode.UNAVAILABLE, error.details()
-                return False
-            return True
-
-        wait_for(answers, f"{name} to answer from the database again", timeout=30)
+        wait_for(lambda: _answers(lambda: call(channel, caller)), f"{name} to answer from the database again",
+                 timeout=30)
         answered_after = time.monotonic() - back
     assert stack._procs[name].pid == pid and name not in stack.dead_processes()  # no restart needed
     log.warning("%s: failed after %.2fs, NOT_SERVING %.2fs after the kill; SERVING %.2fs and answering %.2fs "
@@ -144,4 +147,6 @@ def test_postgres_killed_mid_book_delays_the_book_and_it_loads_once(
     # than the three quick retries of an ordinary error (1 + 2 + 4 s) used to allow.
     time.sleep(OUTAGE_SECONDS)
     stack.start_process("postgres")
+    request_ = ingest_service_pb2.GetIngestJobRequest(job_id=job_id)
+    wait_for(lambda: _answers(lambda: ingest_stub.GetIngestJob(request_, metadata=admin)), "ingest to answer again")
     assert_loaded_once(stack, wait_terminal(ingest_stub, admin, job_id, timeout=180), clean.atoms_written)

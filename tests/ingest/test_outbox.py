@@ -1,11 +1,13 @@
 """Which in-flight jobs the outbox relay dispatches again (ingest_svc.repository.recover_orphans).
 
 Each case runs in a transaction that is rolled back, so the relays of the running stack (which
-recover every few seconds) never see its rows: the answer is the function's alone.
+recover every few seconds) never see its rows: the answer is the function's alone. The last test
+commits a job claimed by a live worker, which those relays leave alone.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +16,7 @@ import psycopg
 import pytest
 
 from ingest_svc import repository
+from tests.ingest.helpers import wait_for
 
 DEAD_AFTER, STALE_AFTER = 20.0, 300.0
 LIVE, DEAD, OWN = "worker-live@host", "worker-dead@host", "worker-own@host"
@@ -74,3 +77,38 @@ def test_recovery_dispatches_jobs_that_lost_their_worker(conn: psycopg.Connectio
         assert conn.execute("SELECT count(*) FROM ingest_job_ranges WHERE job_id = %s AND claimed_by IN (%s, %s, %s)",
                             (job_id, DEAD, OWN, "worker-replaced@old-host")).fetchone() == (0,)
         assert job_id not in _recover(conn, own)
+
+
+def test_a_restarted_workers_first_recovery_waits_for_a_locked_job(stack: Any) -> None:
+    """A worker restarted under its old name takes back its claims in its first round only, while its
+    new tasks may already lock the job's row: that round must wait for the lock, not skip the job."""
+    worker = f"worker-restarted-{uuid.uuid4().hex[:8]}@host"
+    conninfo = stack.settings.content_conninfo()
+    with psycopg.connect(conninfo, autocommit=True) as setup:
+        # Alive (it beat just now), so only its own first recovery may take the job back.
+        setup.execute("INSERT INTO ingest_workers (worker_name) VALUES (%s)", (worker,))
+        job_id = _job(setup, claimed_by=worker)
+    try:
+        with psycopg.connect(conninfo) as holder:
+            holder.execute("SELECT 1 FROM ingest_jobs WHERE job_id = %s FOR UPDATE", (job_id,))  # a task's lock
+            recovered: list[list[uuid.UUID]] = []
+
+            def first_round() -> None:
+                with psycopg.connect(conninfo) as conn, conn.transaction():
+                    recovered.append(_recover(conn, own=worker))
+
+            recovery = threading.Thread(target=first_round)
+            recovery.start()
+            with psycopg.connect(conninfo, autocommit=True) as observer:
+                wait_for(lambda: observer.execute(
+                    """SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                       AND query LIKE '%%FOR UPDATE OF j%%'""").fetchone() != (0,),
+                    "the recovery to wait for the job's lock", timeout=30)
+            holder.commit()
+            recovery.join(30)
+        assert recovered == [[job_id]]
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as cleanup:
+            cleanup.execute("UPDATE ingest_jobs SET state = 'FAILED', dispatch_after = NULL WHERE job_id = %s",
+                            (job_id,))
+            cleanup.execute("DELETE FROM ingest_workers WHERE worker_name = %s", (worker,))
