@@ -1,40 +1,51 @@
 """`python -m bench` (`make bench`): start a stack, measure, print tables, write JSON.
 
-    python -m bench                      # everything (about 10 minutes on 2 cores)
+    python -m bench                      # everything (about 20 minutes on 2 cores)
     python -m bench --quick              # tiny sizes and counts: a smoke run
-    python -m bench --only search,envoy  # some sections (search, envoy, ingest, users, quality)
+    python -m bench --only search,peers  # some sections (ingest, search, peers, envoy, users, quality)
+    python -m bench --scale              # the library at 1M atoms: load, index, memory, search p50
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import logging
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from bench import report
+from bench import library, report
 from bench.harness import CORPUS, ROOT, Stopwatch, bench_stack, envoy_available, machine
 from bench.search import LoadPlan, RawSearch, SearchTarget, bench_latency, bench_recall
 from bench.synthetic import Corpus, load_synthetic_books
 from content_svc.embedding import embedder_from_settings
+from devstack import Stack
 
-SECTIONS = ("ingest", "search", "envoy", "users", "quality")
+SECTIONS = ("ingest", "search", "peers", "envoy", "users", "quality")
 log = logging.getLogger("bench")
 
 
 @dataclass(frozen=True)
 class Config:
-    # (label, total books, atoms per book): each size adds books to the previous one.
-    sizes: tuple[tuple[str, int, int], ...]
+    # The realistic library (bench/library.py): books x atoms, searched at each scope size.
+    library_books: int
+    atoms_per_book: int
+    scope_sizes: tuple[int, ...]
+    # The random-word stress set (bench/synthetic.py), reported apart.
+    stress_books: int
+    stress_scope_sizes: tuple[int, ...]
     search: LoadPlan
+    stress_search: LoadPlan
     recall_queries: int
+    peer_queries: int
     envoy_requests: int
     user_levels: tuple[int, ...]
     user_requests: int
@@ -44,17 +55,45 @@ class Config:
 
 
 FULL = Config(
-    sizes=(("10k", 10, 1000), ("100k", 100, 1000)),
+    library_books=100, atoms_per_book=1000, scope_sizes=(1, 5, 100),
+    stress_books=100, stress_scope_sizes=(1, 5, 100),
     search=LoadPlan(levels=(1, 8, 32), requests=(150, 300, 480), max_seconds=15.0),
-    recall_queries=100, envoy_requests=300, user_levels=(1, 8), user_requests=600, user_seconds=10.0,
-    upload_megabytes=64, pdf=CORPUS / "thinkpython2.pdf",
+    stress_search=LoadPlan(levels=(1, 8), requests=(100, 200), max_seconds=10.0),
+    recall_queries=100, peer_queries=60, envoy_requests=300, user_levels=(1, 8), user_requests=600,
+    user_seconds=10.0, upload_megabytes=64, pdf=CORPUS / "thinkpython2.pdf",
 )
 QUICK = Config(
-    sizes=(("1k", 10, 100), ("2k", 20, 100)),
+    library_books=10, atoms_per_book=100, scope_sizes=(1, 5, 10),
+    stress_books=5, stress_scope_sizes=(1, 5),
     search=LoadPlan(levels=(1, 8, 32), requests=(10, 16, 32), max_seconds=5.0),
-    recall_queries=10, envoy_requests=10, user_levels=(1, 8), user_requests=16, user_seconds=5.0,
+    stress_search=LoadPlan(levels=(1, 8), requests=(10, 16), max_seconds=5.0),
+    recall_queries=10, peer_queries=8, envoy_requests=10, user_levels=(1, 8), user_requests=16, user_seconds=5.0,
     upload_megabytes=2, pdf=CORPUS / "toc.pdf",
 )
+
+
+def scope_label(size: int, prefix: str = "") -> str:
+    return f"{prefix}{size} book{'s' if size > 1 else ''}"
+
+
+def bench_scopes(
+    stack: Stack, raw: RawSearch, book_ids: list[uuid.UUID], atoms_per_book: int, sizes: tuple[int, ...],
+    queries: Callable[[int], list[str]], plan: LoadPlan, recall_queries: int, kind: str, prefix: str = "",
+) -> dict[str, Any]:
+    """Latency (gRPC against the same SQL) and recall at each scope size over one loaded library."""
+    results = {}
+    embedder = raw.embedder
+    for size in sizes:
+        scope = library.scopes(book_ids, size, 1)[0]
+        label = scope_label(size, prefix)
+        entry = bench_latency(stack, raw, SearchTarget(label, scope, size * atoms_per_book, queries(60)), plan)
+        entry["set"] = kind
+        entry["library_books"] = len(book_ids)
+        entry["recall"] = bench_recall(stack.settings, embedder, library.scopes(book_ids, size, recall_queries),
+                                       queries(recall_queries))
+        results[label] = entry
+        log.info("search %s done", label)
+    return results
 
 
 def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool) -> dict[str, Any]:
@@ -81,7 +120,6 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
 
             pdf_book_id = load_pdf_direct(conninfo, config.pdf, embedder)
 
-        corpus = Corpus.create()
         pdf_target: SearchTarget | None = None
         if pdf_book_id is not None:
             from bench.quality import known_answers
@@ -90,23 +128,25 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
             queries = [a.query for a in answers] or ["program", "function", "variable"]
             pdf_target = SearchTarget(config.pdf.stem, [uuid.UUID(pdf_book_id)], 0, queries)
 
-        if "search" in sections:
+        books: list[library.LoadedBook] = []
+        corpus: library.RealisticCorpus | None = None
+        if "search" in sections or "peers" in sections:
+            watch = Stopwatch()
+            corpus = library.RealisticCorpus.create(library.LIBRARY_PDF)
+            books = library.load_realistic_books(conninfo, corpus, embedder, books=config.library_books,
+                                                 atoms_per_book=config.atoms_per_book)
+            results["library"] = {"books": len(books), "atoms_per_book": config.atoms_per_book,
+                                  "topics": len(corpus.topics), "load_seconds": round(watch.seconds(), 1)}
+            log.info("library: %d realistic books loaded in %.1fs", len(books), watch.seconds())
+
+        if "search" in sections and corpus is not None:
             raw = RawSearch(settings, embedder)
             results["search"] = {}
-            book_ids: list[Any] = []
             try:
-                for label, total_books, per_book in config.sizes:
-                    watch = Stopwatch()
-                    book_ids += load_synthetic_books(conninfo, corpus, embedder, books=total_books - len(book_ids),
-                                                     atoms_per_book=per_book, first_index=len(book_ids))
-                    log.info("search %s: loaded %d books in %.1fs", label, len(book_ids), watch.seconds())
-                    target = SearchTarget(label, list(book_ids), total_books * per_book, corpus.queries(60))
-                    entry = bench_latency(stack, raw, target, config.search)
-                    entry["recall"] = bench_recall(settings, embedder, list(book_ids),
-                                                   corpus.queries(config.recall_queries),
-                                                   filtered_queries=config.recall_queries)
-                    results["search"][label] = entry
-                    log.info("search %s done", label)
+                book_ids = [book.book_id for book in books]
+                results["search"].update(bench_scopes(
+                    stack, raw, book_ids, config.atoms_per_book, config.scope_sizes, corpus.queries, config.search,
+                    config.recall_queries, "realistic"))
                 if pdf_target is not None:
                     with psycopg.connect(conninfo) as conn:
                         row = conn.execute("SELECT atom_count FROM books WHERE book_id = %s",
@@ -114,12 +154,30 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
                     atoms = int(row[0]) if row else 0
                     pdf_target = SearchTarget(pdf_target.label, pdf_target.book_ids, atoms, pdf_target.queries)
                     entry = bench_latency(stack, raw, pdf_target, config.search)
-                    entry["recall"] = bench_recall(settings, embedder, pdf_target.book_ids, pdf_target.queries,
-                                                   filtered_queries=0)
-                    entry["recall"].pop("filtered_one_book")  # one book: the same as unfiltered
+                    entry["set"] = "book"
+                    entry["recall"] = bench_recall(settings, embedder, [pdf_target.book_ids], pdf_target.queries)
                     results["search"][pdf_target.label] = entry
+                # The stress set joins the same library; its scopes only ever hold stress books.
+                watch = Stopwatch()
+                stress_corpus = Corpus.create()
+                stress_ids = load_synthetic_books(conninfo, stress_corpus, embedder, books=config.stress_books,
+                                                  atoms_per_book=config.atoms_per_book, first_index=0)
+                log.info("stress: %d random-word books loaded in %.1fs", len(stress_ids), watch.seconds())
+                results["search"].update(bench_scopes(
+                    stack, raw, stress_ids, config.atoms_per_book, config.stress_scope_sizes, stress_corpus.queries,
+                    config.stress_search, config.recall_queries, "stress", prefix="stress "))
             finally:
                 raw.close()
+
+        if "peers" in sections and corpus is not None:
+            if importlib.util.find_spec("chromadb") is None or importlib.util.find_spec("tantivy") is None:
+                log.warning("peers: chromadb/tantivy not installed (pip install -e '.[bench]'); skipped")
+                results["peers"] = {"skipped": "chromadb or tantivy not installed: pip install -e '.[bench]'"}
+            else:
+                from bench.peers import bench_peers
+
+                results["peers"] = bench_peers(stack, embedder, books, corpus.queries(config.peer_queries),
+                                               config.scope_sizes, floor_requests=config.user_requests)
 
         if "envoy" in sections:
             if not with_envoy:
@@ -134,7 +192,7 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
 
             # Artifacts cite a real book (their references are checked): the PDF's, or a small synthetic one.
             cited = uuid.UUID(pdf_book_id) if pdf_book_id is not None else load_synthetic_books(
-                conninfo, corpus, embedder, books=1, atoms_per_book=10, first_index=1_000_000)[0]
+                conninfo, Corpus.create(), embedder, books=1, atoms_per_book=10, first_index=1_000_000)[0]
             results["users"] = bench_users(stack, cited, levels=config.user_levels, requests=config.user_requests,
                                            max_seconds=config.user_seconds)
 
@@ -150,10 +208,28 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
         "quick": quick,
         "sections": sections,
         "duration_s": round(clock.seconds(), 1),
-        "config": {"sizes": [list(s) for s in config.sizes], "search_levels": list(config.search.levels),
-                   "search_requests": list(config.search.requests), "search_max_seconds": config.search.max_seconds,
-                   "pdf": config.pdf.name},
+        "config": {"library": [config.library_books, config.atoms_per_book], "scopes": list(config.scope_sizes),
+                   "stress": [config.stress_books, config.atoms_per_book],
+                   "search_levels": list(config.search.levels), "search_requests": list(config.search.requests),
+                   "search_max_seconds": config.search.max_seconds, "pdf": config.pdf.name},
     }
+    return results
+
+
+def run_scale(books: int, data_dir: Path | None) -> dict[str, Any]:
+    from bench.scale import bench_scale
+
+    clock = Stopwatch()
+    with bench_stack(data_dir, with_envoy=False) as stack:
+        embedder = embedder_from_settings(stack.settings)
+        # SearchContent takes at most 100 books today; library-wide search (no book list) is issue 11 item 5.
+        results: dict[str, Any] = {"scale": bench_scale(stack, embedder, books=books, atoms_per_book=1000,
+                                                        scope_sizes=tuple(sorted({1, 5, min(100, books)})),
+                                                        queries=30)}
+    results["targets"] = report.check_targets(results)
+    results["meta"] = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                       "machine": machine(), "quick": False, "sections": ["scale"],
+                       "duration_s": round(clock.seconds(), 1), "config": {"books": books, "atoms_per_book": 1000}}
     return results
 
 
@@ -165,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="JSON output (default bench/results/latest.json, quick.json)")
     parser.add_argument("--data-dir", type=Path, help="stack data folder (default: a temporary one, removed after)")
     parser.add_argument("--pdf", type=Path, help="the real book to ingest and search (default thinkpython2.pdf)")
+    parser.add_argument("--scale", action="store_true",
+                        help="only the 1M-atom library (1,000 books x 1,000 atoms; --scale-books to change)")
+    parser.add_argument("--scale-books", type=int, default=1000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -176,10 +255,13 @@ def main(argv: list[str] | None = None) -> int:
         config = Config(**{**config.__dict__, "pdf": args.pdf})
     if not config.pdf.exists():
         parser.error(f"{config.pdf} not found (the corpus lives in ../shared/corpus); pass --pdf")
-    # Only a full run replaces the committed latest.json.
+    # Only a full run replaces the committed latest.json; a scale run writes scale.json.
     name = "quick" if args.quick else ("latest" if set(sections) == set(SECTIONS) and not args.pdf else "partial")
+    if args.scale:
+        name = "scale"
     out: Path = args.out or ROOT / "bench" / "results" / f"{name}.json"
-    results = run(config, sections, args.data_dir, args.quick)
+    results = run_scale(args.scale_books, args.data_dir) if args.scale else run(config, sections, args.data_dir,
+                                                                                args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     out.with_suffix(".md").write_text(report.render_markdown(results) + "\n")

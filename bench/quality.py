@@ -2,7 +2,8 @@
 
 Answers come from the book's own outline: a section title should find its section; a glossary
 definition (without its term) should find that chapter's Glossary; an exercise's first sentence
-should find that chapter's Exercises. A hit is the right chapter (level-1 node) or the right
+should find that chapter's Exercises; a student's question worded unlike the book (bench/questions.py)
+should find the section that answers it. A hit is the right chapter (level-1 node) or the right
 section (level-2 node) among the first 1 or 5 results.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import psycopg
 
 from bench.harness import auth, channel
+from bench.questions import STUDENT_QUESTIONS
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as pb
 from teaching.content.v1 import content_service_pb2_grpc
@@ -88,7 +90,23 @@ def known_answers(conninfo: str, book_id: uuid.UUID) -> tuple[Outline, list[Know
     for found in (list(definitions.values()), list(exercises.values())):
         step = max(1, len(found) // PER_KIND)
         answers.extend(found[::step][:PER_KIND])
-    return outline, answers
+    return outline, answers + student_questions(outline)
+
+
+def student_questions(outline: Outline) -> list[KnownAnswer]:
+    """bench/questions.py's questions, when the book is the one they were written for (all resolve)."""
+    sections = {}
+    for node, level in outline.level.items():
+        chapter = outline.ancestor(node, 1)
+        if level == 2 and chapter is not None:
+            sections[(outline.title[chapter], outline.title[node])] = (chapter, node)
+    found = [(question, sections.get((chapter, section))) for question, chapter, section in STUDENT_QUESTIONS]
+    missing = [question for question, answer in found if answer is None]
+    if len(missing) == len(found):
+        return []  # another book
+    if missing:
+        raise ValueError(f"student questions whose section is not in the book: {missing}")
+    return [KnownAnswer("student question", question, *answer) for question, answer in found if answer]
 
 
 def bench_quality(stack: Stack, book_id: str) -> dict[str, Any]:

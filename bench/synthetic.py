@@ -1,13 +1,16 @@
-"""Synthetic books for the search benchmarks: random prose over a fixed vocabulary, loaded with the real loader.
+"""Random-word books (the stress set of the search benchmarks), and the book outline every bench book shares.
 
 Words are drawn with Zipf-like frequencies from a vocabulary of made-up words, so full-text search
-has common and rare terms to match and the hashing embedder sees realistic sparse vectors.
+has common and rare terms to match. No real book reads like this: the hashing embedder turns such
+text into nearly orthogonal vectors, the hardest case for an ANN index, so it is kept as a stress
+case reported apart from the realistic library (bench/library.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy
@@ -68,8 +71,10 @@ class Corpus:
         return queries
 
 
-def synthetic_book(corpus: Corpus, atoms: int, title: str) -> ParsedBook:
-    """`atoms` passages spread over chapters and their sections, two passages per page."""
+def book_from_texts(texts: Sequence[str], title: str, subject: str,
+                    chapter_titles: Sequence[str] = ()) -> ParsedBook:
+    """`texts` as passages spread over chapters and their sections in order, two passages per page."""
+    atoms = len(texts)
     nodes: list[ParsedNode] = []
     leaves: list[int] = []
     pages = max(1, (atoms + 1) // 2)
@@ -81,17 +86,17 @@ def synthetic_book(corpus: Corpus, atoms: int, title: str) -> ParsedBook:
         first = min(pages, chapter * SECTIONS_PER_CHAPTER * pages_per_section + 1)
         span = SECTIONS_PER_CHAPTER * pages_per_section
         last = pages if chapter == CHAPTERS - 1 else max(first, min(pages, first + span - 1))
-        nodes.append(ParsedNode(key, None, 1, chapter, f"Chapter {chapter + 1}", first, last))
+        name = chapter_titles[chapter] if chapter < len(chapter_titles) else f"Chapter {chapter + 1}"
+        nodes.append(ParsedNode(key, None, 1, chapter, name, first, last))
         key += 1
         for section in range(SECTIONS_PER_CHAPTER):
             s_first = min(last, first + section * pages_per_section)
             s_last = last if section == SECTIONS_PER_CHAPTER - 1 else (
                 max(s_first, min(last, s_first + pages_per_section - 1)))
-            title = f"Section {chapter + 1}.{section + 1}"
-            nodes.append(ParsedNode(key, chapter_key, 2, section, title, s_first, s_last))
+            nodes.append(ParsedNode(key, chapter_key, 2, section, f"Section {chapter + 1}.{section + 1}",
+                                    s_first, s_last))
             leaves.append(key)
             key += 1
-    texts = corpus.passages(atoms)
     per_leaf = max(1, -(-atoms // len(leaves)))
     parsed_atoms = [
         ParsedAtom(node_key=leaves[min(i // per_leaf, len(leaves) - 1)], ordinal=i, page_number=min(pages, i // 2 + 1),
@@ -99,8 +104,16 @@ def synthetic_book(corpus: Corpus, atoms: int, title: str) -> ParsedBook:
         for i, text in enumerate(texts)
     ]
     sha = hashlib.sha256(f"{title}:{uuid.uuid4()}".encode()).hexdigest()
-    return ParsedBook(title=title, authors=["Bench"], subject="synthetic", grade_level="", page_count=pages,
+    return ParsedBook(title=title, authors=["Bench"], subject=subject, grade_level="", page_count=pages,
                       content_sha256=sha, nodes=nodes, atoms=parsed_atoms)
+
+
+def synthetic_book(corpus: Corpus, atoms: int, title: str) -> ParsedBook:
+    return book_from_texts(corpus.passages(atoms), title, "synthetic")
+
+
+def book_uuid(label: str, index: int) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"bench-{label}-{index}-{uuid.uuid4()}")
 
 
 def load_synthetic_books(
@@ -112,7 +125,7 @@ def load_synthetic_books(
         for index in range(first_index, first_index + books):
             book = synthetic_book(corpus, atoms_per_book, f"Synthetic book {index}")
             vectors = embedder.embed([atom.text for atom in book.atoms])
-            book_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bench-synthetic-{index}-{uuid.uuid4()}")
+            book_id = book_uuid("synthetic", index)
             load_book(conn, book_id, book, vectors, embedder)
             ids.append(book_id)
     return ids

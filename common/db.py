@@ -24,6 +24,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from common.errors import Unavailable
+from common.metrics import observe_pool
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ def open_pool(
     """An opened pool; waits (bounded) for the database so services can start before it is ready."""
     pool = ServicePool(conninfo, settings, database=database, name=name, configure=configure)
     pool.open_waiting()
+    observe_pool(pool)
     return pool
 
 

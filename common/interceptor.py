@@ -8,8 +8,11 @@
   without a token) and makes the identity available to handlers through `current_identity()`.
 - `ServiceError`s raised anywhere below the handler become statuses with details (common.status);
   any other exception becomes INTERNAL with an error id, logged with its stack trace under that id.
+- Around all of it, every call is observed (common.telemetry): metrics, a server span continuing
+  the caller's trace, one access log line.
 - A non-blocking streaming handler (grpc's `experimental_non_blocking`: it returns at once and sends
-  later through a callback, holding no thread) stays non-blocking; `end_stream` ends its stream.
+  later through a callback, holding no thread) stays non-blocking; `end_stream` ends its stream. Its
+  observation covers the handler's own part (the registration), not the stream's life.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from google.protobuf.message import DecodeError, Message
 from common.auth import Identity, TokenVerifier, reset_identity, set_identity
 from common.errors import InvalidArgument, ServiceError, Unauthenticated
 from common.status import internal_status, to_status
+from common.telemetry import RpcObserver
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +181,8 @@ def _fail(context: grpc.ServicerContext, method: str, error: Exception) -> None:
 # -- the guard around every handler ---------------------------------------------------------------
 
 
-def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal: ServiceError | None) -> _Handler:
+def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal: ServiceError | None,
+             observer: RpcObserver, metadata: Any) -> _Handler:
     streams_request, streams_response = handler.request_streaming, handler.response_streaming
     behavior: Callable[..., Any] = (
         handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream  # type: ignore[assignment]
@@ -195,8 +200,9 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
 
     @contextlib.contextmanager
     def answering(context: grpc.ServicerContext) -> Iterator[None]:
-        """The caller's identity for the handler, and its errors as statuses."""
+        """The caller's identity for the handler, its errors as statuses, the call observed."""
         token = set_identity(identity)
+        call = observer.begin(method, (streams_request, streams_response), metadata, identity)
         try:
             yield
         except ServiceError as error:
@@ -204,7 +210,8 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
         except Exception as error:
             _fail(context, method, error)
         finally:
-            # A generator finalised in another context has nothing to restore.
+            call.end(context)
+            # A stream's generator finalised in another context has nothing to restore.
             with contextlib.suppress(ValueError):
                 reset_identity(token)
 
@@ -253,6 +260,7 @@ def end_stream(context: grpc.ServicerContext, send: Callable[[Any], None], error
 class AuthInterceptor(_ServerInterceptor):
     def __init__(self, verifier: TokenVerifier) -> None:
         self._verifier = verifier
+        self._observer = RpcObserver()
 
     def intercept_service(
         self,
@@ -263,14 +271,14 @@ class AuthInterceptor(_ServerInterceptor):
         if handler is None:
             return None
         method: str = handler_call_details.method
+        metadata = handler_call_details.invocation_metadata
         if method.startswith(OPEN_SERVICES):
-            return _guarded(handler, method, None, None)
+            return _guarded(handler, method, None, None, self._observer, metadata)
         identity: Identity | None = None
         refusal: ServiceError | None = None
         try:
-            metadata = dict(handler_call_details.invocation_metadata or ())
-            header = metadata.get("authorization")
+            header = dict(metadata or ()).get("authorization")
             identity = self._verifier.verify_header(header if isinstance(header, str) else None)
         except Unauthenticated as error:
             refusal = error
-        return _guarded(handler, method, identity, refusal)
+        return _guarded(handler, method, identity, refusal, self._observer, metadata)

@@ -3,7 +3,8 @@
 A sync `grpc.server` on a thread pool (measured faster than grpc.aio for our small unary calls),
 with the auth interceptor, health checking for `""`, every service name and every dependency
 (common.health), server reflection, message size limits, and a SIGTERM/SIGINT handler that drains
-in-flight calls before exiting.
+in-flight calls before exiting. Every process logs JSON, serves its metrics and traces when configured
+(common.telemetry).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from common.interceptor import AuthInterceptor
 from common.migrations import Database, apply_migrations
 from common.pagination import PageTokens
 from common.settings import ConfigurationError, Settings, get_settings
+from common.telemetry import end_process, start_process
 
 # Every server's descriptor pool holds the whole suite's contracts, so reflection can resolve any of
 # our symbols: grpcurl through Envoy (whose reflection route reaches one server) can describe and
@@ -120,6 +122,7 @@ class ServiceServer:
         if self._on_stop is not None:
             self._on_stop()
         log.info("stopped %s", ", ".join(self.service_names))
+        end_process()
 
     def serve_forever(self) -> None:
         """Start, then block until SIGTERM or SIGINT and shut down gracefully."""
@@ -133,13 +136,6 @@ class ServiceServer:
         self.start()
         self.server.wait_for_termination()
         self._stopped.wait()
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 class ServiceResources(contextlib.ExitStack):
@@ -175,20 +171,21 @@ def run_service(
     build: BuildServicer,
     *,
     port: Callable[[Settings], int],
+    metrics_port: Callable[[Settings], int],
     migrate: Database | None = None,
     dependencies: Dependencies | None = None,
 ) -> None:
-    """The whole life of a service process: settings, logging, migrations, serve until SIGTERM, close.
+    """The whole life of a service process: settings, telemetry, migrations, serve until SIGTERM, close.
 
     Every service's `__main__` is one call of this, e.g.
     `run_service(DESCRIPTOR.services_by_name["UserService"], add_UserServiceServicer_to_server, build,
-    port=lambda s: s.user_port, migrate="user")`.
+    port=lambda s: s.user_port, metrics_port=lambda s: s.user_metrics_port, migrate="user")`.
     """
     settings = get_settings()
-    configure_logging(settings)
     try:
         check_identity_settings(settings)
         PageTokens.from_settings(settings)
+        start_process(settings, service.name, metrics_port(settings))
     except ConfigurationError as error:
         # Before any database is touched: without keys no caller can be verified, no page token trusted.
         raise SystemExit(f"{service.name} refuses to start: {error}") from None

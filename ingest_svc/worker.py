@@ -36,6 +36,7 @@ from ingest_svc.outbox import OutboxRelay
 from ingest_svc.pipeline import Pipeline
 from ingest_svc.rules.jobs import DispatchFailed, FailureReason, IngestFailed, JobCancelled
 from ingest_svc.storage import ObjectStorage, storage_from_settings
+from ingest_svc.telemetry import instrument_celery
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 3600},
     worker_hijack_root_logger=False,
 )
+# JSON logs, metrics (WORKER_METRICS_PORT) and tracing of the tasks: ingest_svc.telemetry.
+instrument_celery(app)
 
 
 def task_id(job_id: uuid.UUID, step: str) -> str:

@@ -28,8 +28,10 @@ def _envoy_available() -> bool:
 
 
 @contextlib.contextmanager
-def running_stack(prefix: str, replicas: dict[str, int] | None = None, *, durable: bool = False) -> Iterator[Stack]:
-    """A whole stack on free ports in a fresh temporary folder, stopped and removed afterwards.
+def running_stack(prefix: str, replicas: dict[str, int] | None = None,
+                  env: dict[str, str] | None = None, *, durable: bool = False) -> Iterator[Stack]:
+    """A whole stack on free ports in a fresh temporary folder, stopped and removed afterwards; `env`
+    adds to its processes' environment.
 
     Not durable by default (no fsync, asynchronous commits: fast); a stack whose Postgres or Redis
     is killed must be, or it loses the last acknowledged writes by design, not by a defect.
@@ -44,7 +46,7 @@ def running_stack(prefix: str, replicas: dict[str, int] | None = None, *, durabl
     # INGEST_SWEEP_SECONDS: the storage sweeper runs often (its retention and grace stay the defaults,
     # so it removes only what tests/ingest/test_sweeper.py backdates).
     extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds),
-                 "INGEST_SWEEP_SECONDS": "1"}
+                 "INGEST_SWEEP_SECONDS": "1", **(env or {})}
     the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=durable,
                       extra_env=extra_env, replicas=replicas)
     try:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from common.settings import Settings
-from devstack import Stack
+from devstack import Stack, postgres
 from tests.envoy.conftest import REPO
 
 COMPOSE = REPO / "docker-compose.yml"
@@ -53,11 +53,23 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 def test_the_plan_services_are_there(services: dict[str, Any]) -> None:
     assert set(services) == {"db_content", "db_user", "redis", "migrate", "content", "user", "ingest",
                              "reflection", "worker", "envoy"}
-    assert services["db_content"]["image"] == "pgvector/pgvector:pg16"
-    assert services["db_user"]["image"] == "postgres:16"
+    # The same Postgres major as the embedded stack, so a dump moves between them.
+    assert services["db_content"]["image"] == f"pgvector/pgvector:pg{postgres.MAJOR}"
+    assert services["db_user"]["image"] == f"postgres:{postgres.MAJOR}"
     assert "5433:5432" in services["db_content"]["ports"]
     assert "5434:5432" in services["db_user"]["ports"]
     assert "8080:8080" in services["envoy"]["ports"]
+
+
+def test_db_content_runs_with_the_embedded_stacks_postgres_settings(services: dict[str, Any]) -> None:
+    command = services["db_content"]["command"]
+    assert command[0] == "postgres"
+    assert command[1::2] == ["-c"] * len(postgres.SETTINGS)
+    assert tuple(command[2::2]) == postgres.SETTINGS
+    # Earlier majors' PGDATA: an old volume is refused by the server, not shadowed by a fresh cluster.
+    for name in ("db_content", "db_user"):
+        assert services[name]["environment"]["PGDATA"] == "/var/lib/postgresql/data"
+        assert services[name]["volumes"][0].endswith(":/var/lib/postgresql/data")
 
 
 def test_envoy_image_is_pinned_to_the_version_we_validate_with(services: dict[str, Any]) -> None:
@@ -177,6 +189,8 @@ def test_compose_envoy_config_points_at_the_containers(services: dict[str, Any])
     )
     assert mounts[transcoder["proto_descriptor"]] == "./gen/descriptors.binpb"
     for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] == "envoy_admin":  # Envoy's own admin interface, for its statistics listener
+            continue
         address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
         socket = address["socket_address"]
         assert socket["address"] in services

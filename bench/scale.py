@@ -1,0 +1,124 @@
+"""`python -m bench --scale` (`make bench-scale`): the realistic library at 1M atoms (1,000 books x
+1,000 atoms). Load time, where it goes (pg_stat_statements: COPY, HNSW builds, partition attach with
+its GIN and b-tree builds), the size of what is stored, the memory of Postgres, and HYBRID search
+p50 over gRPC at concurrency 1 with recall@10 at 1, 5 and 100 books (SearchContent's limit today).
+Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import numpy
+import psutil
+import psycopg
+
+from bench import library
+from bench.harness import Stopwatch, auth, channel
+from bench.search import bench_recall
+from content_svc.contract import Embedder
+from devstack import Stack
+from teaching.content.v1 import content_service_pb2 as pb
+from teaching.content.v1 import content_service_pb2_grpc
+
+log = logging.getLogger("bench")
+LOAD_BATCH = 100  # books per logged step
+
+
+def _statement_seconds(conn: psycopg.Connection[Any]) -> dict[str, float]:
+    rows = conn.execute(
+        """SELECT CASE WHEN query ILIKE 'COPY%%' THEN 'copy'
+                       WHEN query ILIKE 'CREATE INDEX%%hnsw%%' THEN 'hnsw_build'
+                       WHEN query ILIKE 'ALTER TABLE%%ATTACH PARTITION%%' THEN 'attach_and_other_indexes'
+                       WHEN query ILIKE 'ANALYZE%%' THEN 'analyze'
+                       ELSE 'other' END AS kind,
+                  sum(total_exec_time) / 1000
+           FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+           GROUP BY 1"""
+    ).fetchall()
+    return {kind: round(float(seconds), 1) for kind, seconds in rows}
+
+
+def _sizes(conn: psycopg.Connection[Any]) -> dict[str, float]:
+    mib = 2**20
+    row = conn.execute(
+        """SELECT pg_database_size(current_database()),
+                  coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE c.relkind = 'r'), 0),
+                  coalesce(sum(pg_relation_size(c.reltoastrelid)) FILTER (WHERE c.relkind = 'r'), 0),
+                  coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE am.amname = 'hnsw'), 0),
+                  coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE am.amname = 'gin'), 0),
+                  coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE am.amname = 'btree'), 0)
+           FROM pg_class c LEFT JOIN pg_am am ON am.oid = c.relam
+           WHERE c.relname LIKE 'content_atoms%%' OR c.relname LIKE 'structure_nodes%%'"""
+    ).fetchone()
+    assert row is not None
+    names = ("database", "tables", "toast", "hnsw_indexes", "gin_indexes", "btree_indexes")
+    return {f"{name}_mib": round(int(value) / mib, 1) for name, value in zip(names, row, strict=True)}
+
+
+def _postgres_memory(stack: Stack) -> dict[str, float]:
+    """Proportional set size of the cluster's processes (shared buffers counted once), and our own RSS."""
+    total = 0
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] != "postgres":
+            continue
+        try:
+            if str(stack.data_dir) in " ".join(process.info["cmdline"] or []) or any(
+                str(stack.data_dir) in str(parent.cmdline()) for parent in process.parents()
+            ):
+                total += process.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return {"postgres_pss_mib": round(total / 2**20, 1),
+            "bench_rss_mib": round(psutil.Process().memory_info().rss / 2**20, 1)}
+
+
+def bench_scale(stack: Stack, embedder: Embedder, *, books: int, atoms_per_book: int,
+                scope_sizes: tuple[int, ...], queries: int) -> dict[str, Any]:
+    conninfo = stack.settings.content_conninfo()
+    corpus = library.RealisticCorpus.create(library.LIBRARY_PDF)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute("SELECT pg_stat_statements_reset()")
+    book_ids: list[uuid.UUID] = []
+    steps = []
+    total = Stopwatch()
+    for first in range(0, books, LOAD_BATCH):
+        watch = Stopwatch()
+        count = min(LOAD_BATCH, books - first)
+        loaded = library.load_realistic_books(conninfo, corpus, embedder, books=count, atoms_per_book=atoms_per_book,
+                                              first_index=first, keep=False)
+        book_ids += [book.book_id for book in loaded]
+        steps.append(round(watch.seconds(), 1))
+        log.info("scale: %d books loaded (%.1fs for the last %d)", len(book_ids), watch.seconds(), count)
+    load_seconds = total.seconds()
+    with psycopg.connect(conninfo) as conn:
+        statements = _statement_seconds(conn)
+        sizes = _sizes(conn)
+    result: dict[str, Any] = {
+        "books": books, "atoms": books * atoms_per_book,
+        "load_seconds": round(load_seconds, 1), "load_seconds_per_100_books": steps,
+        "statement_seconds": statements, "sizes": sizes, "memory": _postgres_memory(stack), "search": [],
+    }
+    metadata = auth(stack, "bench-scale")
+    texts = corpus.queries(queries)
+    with channel(stack.address("content")) as grpc_channel:
+        stub = content_service_pb2_grpc.ContentServiceStub(grpc_channel)
+        for size in scope_sizes:
+            scopes = library.scopes(book_ids, size, queries)
+            latencies = []
+            for i, text in enumerate(texts):
+                request = pb.SearchContentRequest(query=text, book_ids=[str(b) for b in scopes[i % len(scopes)]],
+                                                  top_k=10, mode=pb.SEARCH_MODE_HYBRID)
+                watch = Stopwatch()
+                stub.SearchContent(request, metadata=metadata, timeout=600)
+                latencies.append(watch.seconds() * 1000)
+            recall = bench_recall(stack.settings, embedder, scopes, texts[: max(3, queries // 3)])
+            result["search"].append({"books": size, "hybrid_p50_ms": round(float(numpy.median(latencies)), 1),
+                                     "queries": len(latencies), "recall_at_10": recall["recall_at_10"],
+                                     "recall_queries": recall["queries"]})
+            log.info("scale: search over %d books done", size)
+    result["memory_after_search"] = _postgres_memory(stack)
+    return result
