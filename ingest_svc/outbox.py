@@ -24,6 +24,7 @@ from typing import Any
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from common import tracing
 from common.errors import Unavailable
 from ingest_svc import repository
 from ingest_svc.rules.jobs import Dispatcher, DispatchFailed
@@ -125,12 +126,13 @@ class OutboxRelay:
     def publish_due(self) -> int:
         with self.pool.connection() as conn, conn.transaction():
             due = repository.claim_due_dispatches(conn, BATCH)
-            for index, job_id in enumerate(due):
+            for index, (job_id, trace) in enumerate(due):
                 try:
-                    self.dispatcher.prepare(job_id)
+                    with tracing.continuing(trace):  # the upload's trace goes on through the workers
+                        self.dispatcher.prepare(job_id)
                 except DispatchFailed as error:
                     # The broker is in trouble: keep the rest for the next round.
-                    repository.postpone_dispatch(conn, due[index:], RETRY_AFTER_SECONDS)
+                    repository.postpone_dispatch(conn, [d.job_id for d in due[index:]], RETRY_AFTER_SECONDS)
                     if not self._broker_failing:
                         log.warning("the broker does not take messages; %d job(s) wait, retried every %.0fs: %s",
                                     len(due) - index, RETRY_AFTER_SECONDS, error)

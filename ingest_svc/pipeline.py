@@ -23,6 +23,7 @@ import numpy as np
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from common import tracing
 from common.errors import InvalidArgument
 from content_svc.contract import DuplicateBook, Embedder, ParsedAtom, ParsedBook, ParsedNode
 from content_svc.writer import load_book
@@ -206,7 +207,7 @@ class Pipeline:
     def _leave_to_outbox(self, job_id: uuid.UUID, error: DispatchFailed) -> None:
         log.warning("job %s: the broker did not take the next step (%s); left to the outbox", job_id, error)
         with self.pool.connection() as conn:
-            repository.request_dispatch(conn, job_id)
+            repository.request_dispatch(conn, job_id, tracing.current_context())
 
     def _planned_nodes(self, conn: Connection[Any], job_id: uuid.UUID) -> list[ParsedNode]:
         nodes = repository.get_plan(conn, job_id)

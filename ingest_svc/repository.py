@@ -68,20 +68,22 @@ def insert_job(
     size_bytes: int,
     storage_key: str,
     created_by: str,
+    trace: dict[str, str],
 ) -> Job:
     created = _jobs(conn).execute(
         # dispatch_after: the outbox entry, committed with the job (the relay publishes it).
         f"""INSERT INTO ingest_jobs (job_id, book_id, state, title, filename, authors, subject,
-                grade_level, content_sha256, size_bytes, storage_key, created_by, dispatch_after)
+                grade_level, content_sha256, size_bytes, storage_key, created_by, dispatch_after,
+                dispatch_trace)
             VALUES (%(job_id)s, %(book_id)s, 'QUEUED', %(title)s, %(filename)s, %(authors)s,
                 %(subject)s, %(grade_level)s, %(content_sha256)s, %(size_bytes)s, %(storage_key)s,
-                %(created_by)s, now())
+                %(created_by)s, now(), %(trace)s)
             RETURNING {_JOB_COLUMNS}""",
         {
             "job_id": job_id, "book_id": book_id, "title": metadata.title, "filename": metadata.filename,
             "authors": metadata.authors, "subject": metadata.subject, "grade_level": metadata.grade_level,
             "content_sha256": content_sha256, "size_bytes": size_bytes, "storage_key": storage_key,
-            "created_by": created_by,
+            "created_by": created_by, "trace": Jsonb(trace),
         },
     ).fetchone()
     assert created is not None
@@ -324,11 +326,16 @@ def _drop_ranges(conn: Conn, job_id: uuid.UUID) -> None:
 # --- the outbox and recovery ----------------------------------------------------------------
 
 
-def claim_due_dispatches(conn: Conn, limit: int) -> list[uuid.UUID]:
+class DueDispatch(NamedTuple):
+    job_id: uuid.UUID
+    trace: dict[str, str]
+
+
+def claim_due_dispatches(conn: Conn, limit: int) -> list[DueDispatch]:
     """In-flight jobs whose prepare message is due, locked until the transaction ends (other relays
     skip them; a relay that dies mid-publish releases them with its connection)."""
-    return conn.cursor(row_factory=scalar_row).execute(
-        """SELECT job_id FROM ingest_jobs
+    return conn.cursor(row_factory=class_row(DueDispatch)).execute(
+        """SELECT job_id, coalesce(dispatch_trace, '{}') AS trace FROM ingest_jobs
            WHERE dispatch_after <= now() AND state IN ('QUEUED', 'RUNNING')
            ORDER BY dispatch_after LIMIT %s
            FOR UPDATE SKIP LOCKED""",
@@ -341,18 +348,21 @@ def mark_dispatched(conn: Conn, job_id: uuid.UUID) -> None:
 
 
 def postpone_dispatch(conn: Conn, job_ids: Sequence[uuid.UUID], seconds: float) -> None:
+    """Due again `seconds` from now (the broker refused them)."""
     conn.execute(
         "UPDATE ingest_jobs SET dispatch_after = now() + make_interval(secs => %s) WHERE job_id = ANY(%s)",
         (seconds, list(job_ids)),
     )
 
 
-def request_dispatch(conn: Conn, job_id: uuid.UUID) -> None:
-    """Ask the relay to publish the job's prepare message (again), unless it ended."""
+def request_dispatch(conn: Conn, job_id: uuid.UUID, trace: dict[str, str]) -> None:
+    """Ask the relay to publish the job's prepare message (again), unless it ended; `trace` is the
+    asker's (kept: the job's own when the asker has none)."""
     conn.execute(  # LEAST ignores NULL: due now, or earlier if it already was
-        """UPDATE ingest_jobs SET dispatch_after = LEAST(dispatch_after, now())
+        """UPDATE ingest_jobs SET dispatch_after = LEAST(dispatch_after, now()),
+               dispatch_trace = CASE WHEN %s THEN %s ELSE dispatch_trace END
            WHERE job_id = %s AND state IN ('QUEUED', 'RUNNING')""",
-        (job_id,),
+        (bool(trace), Jsonb(trace), job_id),
     )
 
 

@@ -13,6 +13,7 @@ import pydantic
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from common import tracing
 from common.errors import FailedPrecondition, NotFound
 from common.pagination import Page, PageTokens
 from common.settings import Settings
@@ -99,7 +100,7 @@ class IngestUseCases:
         book_id: uuid.UUID,
         sha256: str,
         size: int,
-        storage_key: str,
+        key: str,
         created_by: str,
     ) -> UploadOutcome:
         with self.pool.connection() as conn, conn.transaction():
@@ -112,7 +113,7 @@ class IngestUseCases:
                 return UploadOutcome(in_flight, in_flight.book_id, True)
             job = repository.insert_job(
                 conn, job_id=job_id, book_id=book_id, metadata=metadata, content_sha256=sha256, size_bytes=size,
-                storage_key=storage_key, created_by=created_by,
+                storage_key=key, created_by=created_by, trace=tracing.current_context(),
             )
             return UploadOutcome(job, book_id, False)
 
