@@ -97,7 +97,7 @@ class ContentLibrary:
     def find_recent(self, references: References, caller: str, authorization: str) -> Found:
         """As `find`, counting what ContentService confirmed within the cache time as found: only the
         rest is asked for, and nothing when everything was confirmed."""
-        fresh = self._confirmed.fresh_at(self._confirmed.now())
+        fresh = self._confirmed.fresh()
         strategy = _strategy(references, caller)
         confirmed_books = {b for _, b in references.books if fresh(("book", b))}
         confirmed_atoms = {atom for _, atom in references.atoms if fresh(_atom(atom))}
@@ -129,11 +129,9 @@ class Confirmations:
         self._at: dict[Hashable, float] = {}
         self._lock = threading.Lock()
 
-    def now(self) -> float:
-        return self._clock()
-
-    def fresh_at(self, now: float) -> Callable[[Hashable], bool]:
-        """Whether a reference was confirmed less than the cache time before `now` (or since)."""
+    def fresh(self) -> Callable[[Hashable], bool]:
+        """Whether a reference was confirmed less than the cache time before now (or since)."""
+        now = self._clock()
         return lambda key: now - self._at.get(key, float("-inf")) < self._seconds
 
     def record(self, outcomes: list[tuple[Hashable, bool]]) -> None:

@@ -25,23 +25,23 @@ def test_a_found_reference_is_confirmed_for_the_cache_time(clock: Clock) -> None
     confirmations = Confirmations(5.0, clock)
     confirmations.record([("book", True)])
     clock.now += 4.9
-    assert confirmations.fresh_at(confirmations.now())("book")
+    assert confirmations.fresh()("book")
     clock.now += 0.2
-    assert not confirmations.fresh_at(confirmations.now())("book")
+    assert not confirmations.fresh()("book")
 
 
 def test_a_missing_reference_is_forgotten_at_once(clock: Clock) -> None:
     confirmations = Confirmations(5.0, clock)
     confirmations.record([("book", True), ("atom", True)])
     confirmations.record([("book", False)])
-    fresh = confirmations.fresh_at(confirmations.now())
+    fresh = confirmations.fresh()
     assert not fresh("book") and fresh("atom")
     assert not fresh("never asked")
 
 
 def test_a_confirmation_after_the_read_began_counts(clock: Clock) -> None:
     confirmations = Confirmations(5.0, clock)
-    fresh = confirmations.fresh_at(confirmations.now())
+    fresh = confirmations.fresh()
     clock.now += 1.0
     confirmations.record([("book", True)])
     assert fresh("book")
@@ -50,7 +50,7 @@ def test_a_confirmation_after_the_read_began_counts(clock: Clock) -> None:
 def test_zero_seconds_remembers_nothing(clock: Clock) -> None:
     confirmations = Confirmations(0.0, clock)
     confirmations.record([("book", True)])
-    assert not confirmations.fresh_at(confirmations.now())("book")
+    assert not confirmations.fresh()("book")
 
 
 def test_beyond_capacity_the_oldest_confirmation_goes(clock: Clock) -> None:
@@ -58,5 +58,5 @@ def test_beyond_capacity_the_oldest_confirmation_goes(clock: Clock) -> None:
     confirmations.record([("first", True), ("second", True)])
     confirmations.record([("first", True)])  # confirmed again: now the newest
     confirmations.record([("third", True)])
-    fresh = confirmations.fresh_at(confirmations.now())
+    fresh = confirmations.fresh()
     assert [key for key in ("first", "second", "third") if fresh(key)] == ["first", "third"]
