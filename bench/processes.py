@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -38,9 +39,16 @@ from teaching.user.v1 import user_service_pb2_grpc
 COUNTS = (1, 2)
 
 
+@dataclass(frozen=True)
+class Server:
+    address: str
+    port: int
+    pid: int
+
+
 @contextmanager
-def extra_service(stack: Stack, service: str, count: int) -> Iterator[str]:
-    """`python -m <service>_svc` with `count` server processes on a free port of its own; its address."""
+def extra_service(stack: Stack, service: str, count: int) -> Iterator[Server]:
+    """`python -m <service>_svc` with `count` server processes on a free port of its own."""
     (port,) = free_ports(1)
     name = service.upper()
     env = {**os.environ, **stack.env, f"{name}_PORT": str(port), f"{name}_SERVER_PROCESSES": str(count),
@@ -50,10 +58,10 @@ def extra_service(stack: Stack, service: str, count: int) -> Iterator[str]:
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen(processes.with_death_signal([sys.executable, "-m", f"{service}_svc"], signal.SIGTERM),
                                 cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    address = f"127.0.0.1:{port}"
+    server = Server(f"127.0.0.1:{port}", port, proc.pid)
     try:
-        _wait_serving(proc, address, port, count, log_path.name)
-        yield address
+        _wait_serving(proc, server.address, port, count, log_path.name)
+        yield server
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -61,6 +69,14 @@ def extra_service(stack: Stack, service: str, count: int) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def connections_per_process(server: Server) -> list[int]:
+    """The clients' connections each server process holds, most first (the kernel's split)."""
+    parent = psutil.Process(server.pid)
+    members = parent.children() or [parent]
+    return sorted((sum(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == server.port
+                       for c in member.net_connections("tcp")) for member in members), reverse=True)
 
 
 def _wait_serving(proc: subprocess.Popen[bytes], address: str, port: int, count: int, log: str) -> None:
@@ -112,32 +128,35 @@ class ConnectionPerThread:
 Call = Callable[[ConnectionPerThread, int], object]
 
 
-def _compare(addresses: dict[int, str], stub_type: Callable[[grpc.Channel], Any], call: Call, *,
+def _compare(servers: dict[int, Server], stub_type: Callable[[grpc.Channel], Any], call: Call, *,
              levels: tuple[int, ...], rounds: int, seconds: float) -> list[dict[str, Any]]:
-    """Per concurrency level: median throughput and p50 over `rounds` alternating runs per process count."""
-    clients = {count: ConnectionPerThread(address, stub_type) for count, address in addresses.items()}
-    try:
-        rows = []
-        for level in levels:
-            runs: dict[int, list[dict[str, float]]] = {count: [] for count in addresses}
-            for round_ in range(rounds):
-                order = list(addresses) if round_ % 2 == 0 else list(reversed(addresses))
-                for count in order:
-                    runs[count].append(run_load(functools.partial(call, clients[count]), concurrency=level,
-                                                requests=10**9, max_seconds=seconds).summary())
-            row: dict[str, Any] = {"concurrency": level, "load_average": round(os.getloadavg()[0], 2)}
-            for count, summaries in runs.items():
-                row[f"processes_{count}"] = {
-                    "throughput_rps": round(statistics.median(s["throughput_rps"] for s in summaries), 1),
-                    "p50_ms": round(statistics.median(s["p50_ms"] for s in summaries), 3),
-                    "throughput_each_round": [s["throughput_rps"] for s in summaries],
-                }
-            row["ratio_throughput"] = ratio(row["processes_2"]["throughput_rps"], row["processes_1"]["throughput_rps"])
-            rows.append(row)
-        return rows
-    finally:
-        for client in clients.values():
-            client.close()
+    """Per concurrency level: median throughput and p50 over `rounds` alternating runs per process
+    count, each run on fresh connections, and how the kernel split them over the processes."""
+    rows = []
+    for level in levels:
+        runs: dict[int, list[dict[str, Any]]] = {count: [] for count in servers}
+        for round_ in range(rounds):
+            order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
+            for count in order:
+                client = ConnectionPerThread(servers[count].address, stub_type)
+                try:
+                    summary: dict[str, Any] = run_load(functools.partial(call, client), concurrency=level,
+                                                       requests=10**9, max_seconds=seconds, warmup=0).summary()
+                    summary["connections"] = connections_per_process(servers[count])
+                finally:
+                    client.close()
+                runs[count].append(summary)
+        row: dict[str, Any] = {"concurrency": level, "load_average": round(os.getloadavg()[0], 2)}
+        for count, summaries in runs.items():
+            row[f"processes_{count}"] = {
+                "throughput_rps": round(statistics.median(s["throughput_rps"] for s in summaries), 1),
+                "p50_ms": round(statistics.median(s["p50_ms"] for s in summaries), 3),
+                "throughput_each_round": [s["throughput_rps"] for s in summaries],
+                "connections_each_round": [s["connections"] for s in summaries],
+            }
+        row["ratio_throughput"] = ratio(row["processes_2"]["throughput_rps"], row["processes_1"]["throughput_rps"])
+        rows.append(row)
+    return rows
 
 
 def bench_processes(stack: Stack, target: SearchTarget, *, levels: tuple[int, ...] = (1, 8), rounds: int = 3,
@@ -155,20 +174,20 @@ def bench_processes(stack: Stack, target: SearchTarget, *, levels: tuple[int, ..
 
     results: dict[str, Any] = {"counts": list(COUNTS), "rounds": rounds, "seconds_per_run": seconds}
     with extra_service(stack, "content", 1) as one, extra_service(stack, "content", 2) as two:
-        addresses = {1: one, 2: two}
-        results["search"] = _compare(addresses, content_service_pb2_grpc.ContentServiceStub, search,
+        servers = {1: one, 2: two}
+        results["search"] = _compare(servers, content_service_pb2_grpc.ContentServiceStub, search,
                                      levels=levels, rounds=rounds, seconds=seconds)
-        results["floor"] = _compare(addresses, health_pb2_grpc.HealthStub, floor, levels=levels, rounds=rounds,
+        results["floor"] = _compare(servers, health_pb2_grpc.HealthStub, floor, levels=levels, rounds=rounds,
                                     seconds=seconds)
     with extra_service(stack, "user", 1) as one, extra_service(stack, "user", 2) as two:
-        addresses = {1: one, 2: two}
-        artifact_id = _artifact(one, metadata)
+        servers = {1: one, 2: two}
+        artifact_id = _artifact(one.address, metadata)
 
         def get(client: ConnectionPerThread, i: int) -> object:
             return client.stub().GetArtifact(user_pb.GetArtifactRequest(artifact_id=artifact_id), metadata=metadata,
                                              timeout=30)
 
-        results["get_artifact"] = _compare(addresses, user_service_pb2_grpc.UserServiceStub, get, levels=levels,
+        results["get_artifact"] = _compare(servers, user_service_pb2_grpc.UserServiceStub, get, levels=levels,
                                            rounds=rounds, seconds=seconds)
     results["search_target"] = {"label": target.label, "books": len(target.book_ids)}
     return results

@@ -149,12 +149,13 @@ def tables(results: dict[str, Any], fmt: str = "simple") -> list[tuple[str, str]
                            ("get_artifact", "GetArtifact"), ("floor", "health Check")):
             for run in forked[key]:
                 one, two = run["processes_1"], run["processes_2"]
+                split = ", ".join("+".join(map(str, c)) for c in two.get("connections_each_round", []))
                 rows.append([label, run["concurrency"], one["throughput_rps"], two["throughput_rps"],
-                             run["ratio_throughput"], one["p50_ms"], two["p50_ms"], run["load_average"]])
+                             run["ratio_throughput"], one["p50_ms"], two["p50_ms"], split, run["load_average"]])
         out.append((f"Server processes: 1 against 2 on one port (median of {forked['rounds']} alternating runs of "
                     f"{forked['seconds_per_run']} s; a connection per client thread)", tabulate(
                         rows, ["call", "conc.", "1 proc req/s", "2 procs req/s", "x", "1 proc p50 ms", "2 procs p50 ms",
-                               "load avg"], tablefmt=fmt)))
+                               "2 procs: connections each", "load avg"], tablefmt=fmt)))
     quality = results.get("quality")
     if quality:
         rows = [[r["kind"], r["mode"], r["queries"], r["hit_chapter_at_1"], r["hit_chapter_at_5"],
