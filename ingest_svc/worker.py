@@ -194,7 +194,12 @@ class PipelineTask(Task):  # type: ignore[misc]
         if isinstance(exc, IngestFailed):
             reason, message = exc.reason, exc.message
         else:
-            reason, message = FailureReason.INTERNAL, f"internal error while ingesting ({exc}); retry the upload"
+            # The job's message is shown to admins: an error id, never the exception's text (it may
+            # quote a database message). The log line with that id holds the whole story.
+            error_id = uuid.uuid4().hex
+            log.error("job %s: %s failed for good (error id %s)", job_id, self.name, error_id, exc_info=exc)
+            reason = FailureReason.INTERNAL
+            message = f"internal error while ingesting (error id {error_id}); retry the upload"
         _pipeline(self.request.hostname or "worker").fail(job_id, reason, message)
 
 
