@@ -2,7 +2,7 @@
 
     python -m bench                      # everything (about 20 minutes on 2 cores)
     python -m bench --quick              # tiny sizes and counts: a smoke run
-    python -m bench --only search,peers  # some sections (ingest, search, peers, envoy, users, quality)
+    python -m bench --only search,peers  # some sections (ingest, search, peers, envoy, users, processes, quality)
     python -m bench --scale              # the library at 1M atoms: load, index, memory, search p50
 """
 
@@ -29,7 +29,7 @@ from bench.synthetic import Corpus, load_synthetic_books
 from content_svc.embedding import embedder_from_settings
 from devstack import Stack
 
-SECTIONS = ("ingest", "search", "peers", "envoy", "users", "quality")
+SECTIONS = ("ingest", "search", "peers", "envoy", "users", "processes", "quality")
 log = logging.getLogger("bench")
 
 
@@ -52,6 +52,9 @@ class Config:
     user_seconds: float
     upload_megabytes: int
     pdf: Path
+    # 1 against 2 server processes (bench/processes.py): alternating runs of this many seconds.
+    process_rounds: int = 3
+    process_seconds: float = 5.0
 
 
 FULL = Config(
@@ -68,7 +71,7 @@ QUICK = Config(
     search=LoadPlan(levels=(1, 8, 32), requests=(10, 16, 32), max_seconds=5.0),
     stress_search=LoadPlan(levels=(1, 8), requests=(10, 16), max_seconds=5.0),
     recall_queries=10, peer_queries=8, envoy_requests=10, user_levels=(1, 8), user_requests=16, user_seconds=5.0,
-    upload_megabytes=2, pdf=CORPUS / "toc.pdf",
+    upload_megabytes=2, pdf=CORPUS / "toc.pdf", process_rounds=1, process_seconds=1.0,
 )
 
 
@@ -106,7 +109,7 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
         embedder = embedder_from_settings(settings)
         conninfo = settings.content_conninfo()
         pdf_book_id: str | None = None
-        needs_pdf = any(s in sections for s in ("search", "envoy", "quality"))
+        needs_pdf = any(s in sections for s in ("search", "envoy", "processes", "quality"))
 
         if "ingest" in sections:
             from bench.ingest import bench_ingest, upload_throughput
@@ -195,6 +198,12 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
                 conninfo, Corpus.create(), embedder, books=1, atoms_per_book=10, first_index=1_000_000)[0]
             results["users"] = bench_users(stack, cited, levels=config.user_levels, requests=config.user_requests,
                                            max_seconds=config.user_seconds)
+
+        if "processes" in sections and pdf_target is not None:
+            from bench.processes import bench_processes
+
+            results["processes"] = bench_processes(stack, pdf_target, rounds=config.process_rounds,
+                                                   seconds=config.process_seconds)
 
         if "quality" in sections and pdf_book_id is not None:
             from bench.quality import bench_quality

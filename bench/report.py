@@ -133,12 +133,29 @@ def tables(results: dict[str, Any], fmt: str = "simple") -> list[tuple[str, str]
         rows = []
         for kind in ("create", "get"):
             for run in users[kind]:
+                floor = run.get("floor", {})
                 rows.append([f"{kind.capitalize()}Artifact", run["concurrency"], run["grpc"]["throughput_rps"],
                              run["raw_sql"]["throughput_rps"], run["ratio_throughput"], run["grpc"]["p50_ms"],
-                             run["raw_sql"]["p50_ms"]])
-        out.append(("UserService: gRPC vs user_svc.repository SQL through psycopg", tabulate(
-            rows, ["call", "conc.", "gRPC req/s", "SQL req/s", "req/s x", "gRPC p50 ms", "SQL p50 ms"],
-            tablefmt=fmt)))
+                             run["raw_sql"]["p50_ms"], run.get("added_p50_ms", ""), floor.get("p50_ms", ""),
+                             run.get("load_average", "")])
+        out.append(("UserService: gRPC vs user_svc.repository SQL through psycopg, and the server's gRPC floor "
+                    "(health Check)", tabulate(
+                        rows, ["call", "conc.", "gRPC req/s", "SQL req/s", "req/s x", "gRPC p50 ms", "SQL p50 ms",
+                               "added p50 ms", "floor p50 ms", "load avg"], tablefmt=fmt)))
+    forked = results.get("processes")
+    if forked:
+        rows = []
+        for key, label in (("search", f"SearchContent {forked['search_target']['label']}"),
+                           ("get_artifact", "GetArtifact"), ("floor", "health Check")):
+            for run in forked[key]:
+                one, two = run["processes_1"], run["processes_2"]
+                split = ", ".join("+".join(map(str, c)) for c in two.get("connections_each_round", []))
+                rows.append([label, run["concurrency"], one["throughput_rps"], two["throughput_rps"],
+                             run["ratio_throughput"], one["p50_ms"], two["p50_ms"], split, run["load_average"]])
+        out.append((f"Server processes: 1 against 2 on one port (median of {forked['rounds']} alternating runs of "
+                    f"{forked['seconds_per_run']} s; a connection per client thread)", tabulate(
+                        rows, ["call", "conc.", "1 proc req/s", "2 procs req/s", "x", "1 proc p50 ms", "2 procs p50 ms",
+                               "2 procs: connections each", "load avg"], tablefmt=fmt)))
     quality = results.get("quality")
     if quality:
         rows = [[r["kind"], r["mode"], r["queries"], r["hit_chapter_at_1"], r["hit_chapter_at_5"],

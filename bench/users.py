@@ -1,13 +1,17 @@
 """UserService CreateArtifact / GetArtifact over gRPC against user_svc.repository's SQL through psycopg
-(a pool configured as the service's). The quiz cites a real book, atom and global strategy, so the
-gRPC path includes its reference checks with ContentService (docs/grounding.md); the SQL path does not."""
+(a pool configured as the service's), and the gRPC floor of the same server (a health Check) after
+each pair. The quiz cites a real book, atom and global strategy, so the gRPC path includes its
+reference checks with ContentService (docs/grounding.md): one CheckReferences round trip per create,
+none for a read of references confirmed within REFERENCE_CACHE_SECONDS; the SQL path has none."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
 import psycopg
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
@@ -96,6 +100,12 @@ def bench_users(stack: Stack, book_id: uuid.UUID, *, levels: tuple[int, ...], re
     try:
         with channel(stack.address("user")) as user_channel:
             stub = user_service_pb2_grpc.UserServiceStub(user_channel)
+            health = health_pb2_grpc.HealthStub(user_channel)
+
+            def floor(_: int) -> object:
+                """The gRPC floor on the same server: a health Check (through the same interceptor)."""
+                return health.Check(health_pb2.HealthCheckRequest(), timeout=30)
+
             for level in levels:
                 owner = f"bench-user-{level}"
                 callers = _Callers(stub, pool, owner, auth(stack, owner), message)
@@ -105,12 +115,16 @@ def bench_users(stack: Stack, book_id: uuid.UUID, *, levels: tuple[int, ...], re
                     grpc_s = run_load(grpc_call, concurrency=level, requests=requests,
                                       max_seconds=max_seconds).summary()
                     raw_s = run_load(raw_call, concurrency=level, requests=requests, max_seconds=max_seconds).summary()
+                    floor_s = run_load(floor, concurrency=level, requests=requests, max_seconds=max_seconds).summary()
                     results[kind].append({
                         "concurrency": level,
                         "grpc": grpc_s,
                         "raw_sql": raw_s,
+                        "floor": floor_s,
+                        "load_average": round(os.getloadavg()[0], 2),
                         "ratio_throughput": ratio(grpc_s["throughput_rps"], raw_s["throughput_rps"]),
                         "ratio_p50": ratio(grpc_s["p50_ms"], raw_s["p50_ms"]),
+                        "added_p50_ms": round(grpc_s["p50_ms"] - raw_s["p50_ms"], 3),
                     })
     finally:
         pool.close()

@@ -4,7 +4,8 @@ A sync `grpc.server` on a thread pool (measured faster than grpc.aio for our sma
 with the auth interceptor, health checking for `""`, every service name and every dependency
 (common.health), server reflection, message size limits, and a SIGTERM/SIGINT handler that drains
 in-flight calls before exiting. Every process logs JSON, serves its metrics and traces when configured
-(common.telemetry).
+(common.telemetry). A service may run several server processes on its port (<NAME>_SERVER_PROCESSES,
+common.prefork).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from common import metrics, prefork
 from common.auth import TokenVerifier, check_identity_settings
 from common.health import Dependency, HealthMonitor, HealthServicer
 from common.interceptor import AuthInterceptor
 from common.migrations import Database, apply_migrations
 from common.pagination import PageTokens
 from common.settings import ConfigurationError, Settings, get_settings
-from common.telemetry import end_process, start_process
+from common.telemetry import end_process, start_process, start_server_process, start_supervisor
 
 # Every server's descriptor pool holds the whole suite's contracts, so reflection can resolve any of
 # our symbols: grpcurl through Envoy (whose reflection route reaches one server) can describe and
@@ -64,7 +66,10 @@ class ServiceServer:
         dependencies: Sequence[Dependency] = (),
         open_streams: int = 0,
         on_drain: Callable[[], None] | None = None,
+        reuse_port: bool = False,
     ) -> None:
+        """`reuse_port`: other processes may bind the same port (common.prefork's children); off
+        otherwise, so that a second copy of a service fails to start instead of taking calls."""
         self.settings = settings
         self.service_names = list(service_names)
         self._on_stop = on_stop
@@ -73,7 +78,7 @@ class ServiceServer:
         options = [
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
             ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),
             # Envoy accepts 60 KiB of request headers and forwards a transcoded request's URL twice
             # (x-envoy-original-path): grpc's default limits (8 KiB soft, 16 KiB hard) would refuse a
             # long but legitimate URL with a bare RESOURCE_EXHAUSTED before our handler could answer.
@@ -172,33 +177,73 @@ def run_service(
     *,
     port: Callable[[Settings], int],
     metrics_port: Callable[[Settings], int],
+    processes: Callable[[Settings], int] = lambda _settings: 1,
     migrate: Database | None = None,
     dependencies: Dependencies | None = None,
 ) -> None:
-    """The whole life of a service process: settings, telemetry, migrations, serve until SIGTERM, close.
+    """The whole life of a service: settings, telemetry, migrations, serve until SIGTERM, close.
 
     Every service's `__main__` is one call of this, e.g.
     `run_service(DESCRIPTOR.services_by_name["UserService"], add_UserServiceServicer_to_server, build,
-    port=lambda s: s.user_port, metrics_port=lambda s: s.user_metrics_port, migrate="user")`.
+    port=lambda s: s.user_port, metrics_port=lambda s: s.user_metrics_port,
+    processes=lambda s: s.user_server_processes, migrate="user")`.
+    With several `processes`, this process migrates, forks them (each builds its own servicer and
+    server on the shared port), serves the metrics of all of them and supervises (common.prefork).
     """
     settings = get_settings()
+    count = processes(settings)
     try:
         check_identity_settings(settings)
         PageTokens.from_settings(settings)
-        start_process(settings, service.name, metrics_port(settings))
+        if count == 1:
+            start_process(settings, service.name, metrics_port(settings))
+        else:
+            check_prefork(count, port(settings), metrics_port(settings))
+            start_supervisor(settings, service.name)
     except ConfigurationError as error:
         # Before any database is touched: without keys no caller can be verified, no page token trusted.
         raise SystemExit(f"{service.name} refuses to start: {error}") from None
     if migrate is not None:
-        apply_migrations(migrate, settings)
-    with ServiceResources() as resources:
-        servicer = build(settings, resources)
-        ServiceServer(
-            settings,
-            port=port(settings),
-            service_names=[service.full_name],
-            register=lambda server: add_servicer(servicer, server),
-            dependencies=dependencies(settings) if dependencies is not None else (),
-            open_streams=resources.open_streams,
-            on_drain=resources.drain,
-        ).serve_forever()
+        apply_migrations(migrate, settings)  # once, before any server process starts
+
+    def serve(reuse_port: bool) -> None:
+        with ServiceResources() as resources:
+            servicer = build(settings, resources)
+            ServiceServer(
+                settings,
+                port=port(settings),
+                service_names=[service.full_name],
+                register=lambda server: add_servicer(servicer, server),
+                dependencies=dependencies(settings) if dependencies is not None else (),
+                open_streams=resources.open_streams,
+                on_drain=resources.drain,
+                reuse_port=reuse_port,
+            ).serve_forever()
+
+    if count == 1:
+        serve(reuse_port=False)
+        return
+
+    def serve_child(_index: int) -> None:
+        start_server_process(service.name)
+        serve(reuse_port=True)
+
+    def started(_pids: list[int]) -> None:
+        # After forking: the children must not inherit the endpoint's thread and socket.
+        metrics.serve_metrics(settings.bind_host, metrics_port(settings))
+
+    code = prefork.serve_forked(count, serve_child, on_exit=metrics.process_ended, on_started=started)
+    end_process()
+    if code:
+        raise SystemExit(code)
+
+
+def check_prefork(count: int, port: int, metrics_port: int) -> None:
+    """ConfigurationError unless `count` server processes can share `port` and report metrics together."""
+    if port == 0:
+        raise ConfigurationError(f"{count} server processes need a fixed port to share, not 0")
+    if metrics_port and metrics.multiprocess_dir() is None:
+        raise ConfigurationError(
+            f"{count} server processes report their metrics together only through "
+            f"{metrics.MULTIPROC_DIR_VARIABLE}: set it to an empty folder, or serve no metrics (port 0)"
+        )

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     reflection_metrics_port: int = 0
     worker_metrics_port: int = 0
     grpc_max_workers: int = 32
+    # Server processes per service on its one port (common.prefork; SO_REUSEPORT spreads connections
+    # over them). One Python process uses about one core: more pay only with spare cores and clients
+    # that open several connections (docs/benchmarks.md). More than 1 needs PROMETHEUS_MULTIPROC_DIR
+    # when metrics are served, and a fixed port.
+    content_server_processes: int = Field(default=1, ge=1, le=64)
+    user_server_processes: int = Field(default=1, ge=1, le=64)
+    ingest_server_processes: int = Field(default=1, ge=1, le=64)
     # Long-lived non-blocking streams (WatchIngestJob) a server holds at most, all callers together and
     # per caller; they hold no thread, and beyond these a new one gets RESOURCE_EXHAUSTED.
     watch_max_streams: int = 1024
@@ -88,6 +95,10 @@ class Settings(BaseSettings):
     # forwarded), and how long it waits: past that, UNAVAILABLE.
     content_service_address: str = "127.0.0.1:50051"
     content_service_timeout_seconds: float = 2.0
+    # How long UserService counts a reference ContentService confirmed as still there when it reads
+    # an artifact (user_svc.library): a deleted book or strategy is flagged that much later at most.
+    # 0: every read asks. Writes always ask.
+    reference_cache_seconds: float = Field(default=5.0, ge=0)
 
     # Identity (DESIGN.md §3, common/auth.py). There is no default key: a service refuses to start
     # without one. Development: HS256 with JWT_SECRET (the embedded stack writes a random one per data

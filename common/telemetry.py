@@ -42,6 +42,19 @@ def start_process(settings: Settings, service: str, metrics_port: int) -> None:
     metrics.serve_metrics(settings.bind_host, metrics_port)
 
 
+def start_supervisor(settings: Settings, service: str) -> None:
+    """The parent of several server processes (common.prefork): it logs, and checks the tracing
+    configuration so that a bad one stops the service before it forks; its children trace."""
+    logs.configure_logging(settings, service)
+    tracing.exporter_name()
+
+
+def start_server_process(service: str) -> None:
+    """A forked server process: a tracer of its own (an export thread does not survive a fork). It
+    logs through the handler it inherited; its metrics go to the shared folder, served by the parent."""
+    tracing.setup_tracing(service)
+
+
 def end_process() -> None:
     tracing.flush()
     metrics.process_ended()

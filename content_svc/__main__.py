@@ -41,6 +41,7 @@ def main() -> None:
         build,
         port=lambda settings: settings.content_port,
         metrics_port=lambda settings: settings.content_metrics_port,
+        processes=lambda settings: settings.content_server_processes,
         migrate="content",
         dependencies=dependencies,
     )

@@ -187,6 +187,24 @@ class ContentServicer(content_service_pb2_grpc.ContentServiceServicer):  # type:
             missing=[pb.GetContentAtomRequest(book_id=str(b), atom_id=str(a)) for b, a in batch.missing],
         )
 
+    def CheckReferences(
+        self, request: pb.CheckReferencesRequest, context: grpc.ServicerContext
+    ) -> pb.CheckReferencesResponse:
+        caller = require_teacher()
+        books = [(f"book_ids[{i}]", value) for i, value in enumerate(request.book_ids)]
+        atoms = [(f"atoms[{i}].{field}", getattr(atom, field)) for i, atom in enumerate(request.atoms)
+                 for field in ("book_id", "atom_id")]
+        strategies = [(f"pedagogy_strategy_ids[{i}]", value) for i, value in enumerate(request.pedagogy_strategy_ids)]
+        ids = iter(parse_ids([*books, *atoms, *strategies]))  # one INVALID_ARGUMENT naming every bad id
+        book_ids = [next(ids) for _ in books]
+        atom_keys = [(next(ids), next(ids)) for _ in request.atoms]
+        missing = self._usecases.check_references(caller, book_ids, atom_keys, list(ids))
+        return pb.CheckReferencesResponse(
+            missing_book_ids=[str(book_id) for book_id in missing.book_ids],
+            missing_atoms=[pb.GetContentAtomRequest(book_id=str(b), atom_id=str(a)) for b, a in missing.atoms],
+            missing_pedagogy_strategy_ids=[str(strategy_id) for strategy_id in missing.strategy_ids],
+        )
+
     def GetContentAtomContext(
         self, request: pb.GetContentAtomContextRequest, context: grpc.ServicerContext
     ) -> pb.GetContentAtomContextResponse:

@@ -21,7 +21,7 @@ from content_svc.repository import books, pedagogy, reading, retrieval
 from content_svc.rules import cache_keys, strategies
 from content_svc.rules import reading as reading_rules
 from content_svc.rules import search as search_rules
-from content_svc.rules.reading import AtomContext, AtomKey, Batch, NodeView
+from content_svc.rules.reading import AtomContext, AtomKey, Batch, MissingReferences, NodeView
 from content_svc.rules.search import FusionWeights
 from content_svc.rules.types import (
     Atom,
@@ -133,6 +133,22 @@ class ContentUseCases:
         with self._pool.connection() as conn:
             found = books.atoms_by_keys(conn, keys)
         return reading_rules.batch(keys, found)
+
+    def check_references(
+        self, caller: Identity, book_ids: list[uuid.UUID], atoms: list[AtomKey], strategy_ids: list[uuid.UUID]
+    ) -> MissingReferences:
+        """Which references do not exist for the caller: one connection, a statement per kind given."""
+        reading_rules.check_reference_counts(
+            {"book_ids": len(book_ids), "atoms": len(atoms), "pedagogy_strategy_ids": len(strategy_ids)})
+        with self._pool.connection() as conn:
+            found_books = books.get_ready_books(conn, book_ids) if book_ids else {}
+            found_atoms = books.atoms_by_keys(conn, atoms) if atoms else {}
+            visible = pedagogy.visible_strategy_ids(conn, caller.user_id, strategy_ids) if strategy_ids else set()
+        return MissingReferences(
+            book_ids=[book_id for book_id in book_ids if book_id not in found_books],
+            atoms=[key for key in atoms if key not in found_atoms],
+            strategy_ids=[strategy_id for strategy_id in strategy_ids if strategy_id not in visible],
+        )
 
     def atom_context(self, book_id: uuid.UUID, atom_id: uuid.UUID, requested_radius: int) -> AtomContext:
         radius = reading_rules.context_radius(requested_radius)

@@ -59,6 +59,7 @@ def main() -> None:
         build,
         port=lambda settings: settings.ingest_port,
         metrics_port=lambda settings: settings.ingest_metrics_port,
+        processes=lambda settings: settings.ingest_server_processes,
         migrate="content",
         dependencies=dependencies,
     )

@@ -18,7 +18,8 @@ from user_svc.usecases import UserUseCases
 
 def build(settings: Settings, resources: contextlib.ExitStack) -> UserServicer:
     pool = resources.enter_context(user_pool(settings, configure=repository.configure_connection))
-    library = ContentLibrary(resources.enter_context(open_channel(settings)), settings.content_service_timeout_seconds)
+    library = ContentLibrary(resources.enter_context(open_channel(settings)), settings.content_service_timeout_seconds,
+                             settings.reference_cache_seconds)
     return UserServicer(UserUseCases(pool, PageTokens.from_settings(settings), library))
 
 
@@ -38,6 +39,7 @@ def main() -> None:
         build,
         port=lambda settings: settings.user_port,
         metrics_port=lambda settings: settings.user_metrics_port,
+        processes=lambda settings: settings.user_server_processes,
         migrate="user",
         dependencies=dependencies,
     )

@@ -70,11 +70,12 @@ class UserUseCases:
     # Writes check the references they write with the library first, as the caller
     # (`authorization`: the caller's bearer header), before any database work: an unknown reference
     # is INVALID_ARGUMENT, an unreachable library UNAVAILABLE, and either way nothing is written.
-    # Every use case returning one artifact also says whether all its references still resolve.
+    # Every use case returning one artifact also says whether all its references still resolve
+    # (from what the library confirmed within REFERENCE_CACHE_SECONDS, or asked again).
 
     def create_artifact(self, owner_id: str, content: ArtifactContent, authorization: str) -> CheckedArtifact:
         cited = references.of_content(content)
-        found = self._library.find(cited, authorization)
+        found = self._library.find(cited, owner_id, authorization)
         references.check_written(cited, found)
         with self._pool.connection() as conn:
             created = repository.insert_artifact(conn, owner_id, uuid4(), content)
@@ -106,7 +107,7 @@ class UserUseCases:
     ) -> CheckedArtifact:
         """Checks only the references the patch writes: a quiz whose book was deleted can still be retitled."""
         written = references.written_by(patch)
-        references.check_written(written, self._library.find(written, authorization))
+        references.check_written(written, self._library.find(written, owner_id, authorization))
         with self._transaction() as conn:
             current = _lock_current(conn, owner_id, artifact_id, etag)
             content = artifacts.apply_patch(current.content, patch)
@@ -162,10 +163,11 @@ class UserUseCases:
         return self._checked(restored, authorization)
 
     def _checked(self, artifact: Artifact, authorization: str) -> CheckedArtifact:
-        """The artifact with its references looked up; an unreachable library leaves them unchecked."""
+        """The artifact with its references looked up (or recently confirmed); an unreachable library
+        leaves them unchecked."""
         cited = references.of_content(artifact.content)
         try:
-            found = self._library.find(cited, authorization)
+            found = self._library.find_recent(cited, artifact.owner_id, authorization)
         except Unavailable:
             return CheckedArtifact(artifact, ReferenceStatus(ReferenceCheck.UNAVAILABLE))
         return CheckedArtifact(artifact, references.status(cited, found))

@@ -4,10 +4,11 @@ versions that key their cached pages."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from psycopg import Cursor, sql
-from psycopg.rows import class_row
+from psycopg.rows import class_row, scalar_row
 
 from content_svc.repository import Conn
 from content_svc.rules.types import Scope, Strategy, StrategyFields
@@ -25,6 +26,16 @@ def get_visible_strategy(conn: Conn, user_id: str, strategy_id: uuid.UUID) -> St
             WHERE strategy_id = %s AND (owner_id IS NULL OR owner_id = %s)""",
         (strategy_id, user_id),
     ).fetchone()
+
+
+def visible_strategy_ids(conn: Conn, user_id: str, strategy_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `strategy_ids` that exist and are global or the user's own."""
+    rows = conn.cursor(row_factory=scalar_row).execute(
+        """SELECT strategy_id FROM pedagogy_strategies
+           WHERE strategy_id = ANY(%s) AND (owner_id IS NULL OR owner_id = %s)""",
+        (list(strategy_ids), user_id),
+    ).fetchall()
+    return set(rows)
 
 
 def list_visible_strategies(

@@ -56,6 +56,23 @@ def check_batch_size(count: int, field: str) -> None:
         raise InvalidArgument({field: f"at most {MAX_BATCH_SIZE} per call, got {count}"})
 
 
+@dataclass(frozen=True)
+class MissingReferences:
+    """What a reference check did not find for the caller, each kind in request order."""
+
+    book_ids: list[uuid.UUID]
+    atoms: list[AtomKey]
+    strategy_ids: list[uuid.UUID]
+
+
+def check_reference_counts(counts: Mapping[str, int]) -> None:
+    """At most MAX_BATCH_SIZE references of each kind (field name -> count); none at all is fine."""
+    violations = {field: f"at most {MAX_BATCH_SIZE} per call, got {count}"
+                  for field, count in counts.items() if count > MAX_BATCH_SIZE}
+    if violations:
+        raise InvalidArgument(violations)
+
+
 def batch(requested: Sequence[K], found: Mapping[K, V]) -> Batch[K, V]:
     """`requested` split into the values found (in request order, repeats answered again) and the
     keys that found nothing."""

@@ -31,7 +31,7 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     assert out.with_suffix(".md").read_text().startswith("Ran ")
 
-    assert set(results) >= {"meta", "search", "envoy", "ingest", "users", "quality", "targets"}
+    assert set(results) >= {"meta", "search", "envoy", "ingest", "users", "processes", "quality", "targets"}
     assert results["meta"]["quick"] is True and results["meta"]["machine"]["cores"] >= 1
 
     assert results["library"]["books"] == 10 and results["library"]["topics"] > 50
@@ -72,6 +72,14 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
         for run in results["users"][kind]:
             _latency_ok(run["grpc"])
             _latency_ok(run["raw_sql"])
+            _latency_ok(run["floor"])
+
+    processes = results["processes"]
+    assert processes["counts"] == [1, 2] and processes["search_target"]["label"] == "toc"
+    for call in ("search", "get_artifact", "floor"):
+        assert [run["concurrency"] for run in processes[call]] == [1, 8]
+        for run in processes[call]:
+            assert run["processes_1"]["throughput_rps"] > 0 and run["processes_2"]["throughput_rps"] > 0
 
     modes = {row["mode"] for row in results["quality"]["results"]}
     assert modes == {"TEXT", "VECTOR", "HYBRID"}

@@ -71,10 +71,17 @@ def test_writes_citing_the_library_fail_fast_while_content_is_down_and_recover(
         listed = user_stub.ListArtifacts(pb.ListArtifactsRequest(), metadata=teacher).artifacts
         assert [a.artifact_id for a in listed] == [existing.artifact_id] and listed[0].revision == 1
 
-        # Everything that needs no check still works, and what was written stays readable.
-        read = user_stub.GetArtifact(pb.GetArtifactRequest(artifact_id=existing.artifact_id),
-                                     metadata=teacher).artifact
-        assert read.reference_check == pb.REFERENCE_CHECK_UNAVAILABLE and read.title == existing.title
+        # Everything that needs no check still works, and what was written stays readable: resolved
+        # while its references' confirmation is recent (REFERENCE_CACHE_SECONDS), then unchecked.
+        def read_existing() -> pb.ClassArtifact:
+            found: pb.ClassArtifact = user_stub.GetArtifact(pb.GetArtifactRequest(artifact_id=existing.artifact_id),
+                                                            metadata=teacher).artifact
+            assert found.title == existing.title
+            assert found.reference_check in (pb.REFERENCE_CHECK_RESOLVED, pb.REFERENCE_CHECK_UNAVAILABLE)
+            return found
+
+        wait_for(lambda: read_existing().reference_check == pb.REFERENCE_CHECK_UNAVAILABLE,
+                 "reads flag the references unchecked once their confirmation is old", timeout=60)
         plain = user_stub.CreateArtifact(pb.CreateArtifactRequest(artifact=worksheet("No citations")),
                                          metadata=teacher).artifact
         assert plain.reference_check == pb.REFERENCE_CHECK_RESOLVED

@@ -4,6 +4,8 @@ nothing is written; a cited book deleted later leaves the artifact readable, its
 
 from __future__ import annotations
 
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from prometheus_client.parser import text_string_to_metric_families
 
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as content_pb
@@ -130,6 +133,18 @@ def test_an_update_checks_the_references_it_writes_and_changes_nothing_when_refu
 # --- a cited book deleted later ------------------------------------------------------------------
 
 
+def read_until(teacher: Teacher, artifact_id: str, check: int, seconds: float = 60.0) -> pb.ClassArtifact:
+    """The artifact once a read says `check`: a read counts what ContentService confirmed within
+    REFERENCE_CACHE_SECONDS as still there, so a deletion shows that much later at most."""
+    deadline = time.monotonic() + seconds
+    while True:
+        read = teacher.get(artifact_id)
+        if read.reference_check == check or time.monotonic() > deadline:
+            assert read.reference_check == check, f"not {check} within {seconds:.0f} s"
+            return read
+        time.sleep(0.2)
+
+
 def test_a_deleted_book_leaves_the_artifact_readable_with_dangling_references_flagged(
     new_teacher: NewTeacher, library: Library, stack: Stack, content_stub: Any, auth: Callable[..., Any]
 ) -> None:
@@ -141,8 +156,7 @@ def test_a_deleted_book_leaves_the_artifact_readable_with_dangling_references_fl
     assert created.reference_check == pb.REFERENCE_CHECK_RESOLVED
     content_stub.DeleteBook(content_pb.DeleteBookRequest(book_id=doomed), metadata=auth("librarian", "admin"))
 
-    read = teacher.get(created.artifact_id)
-    assert read.reference_check == pb.REFERENCE_CHECK_DANGLING
+    read = read_until(teacher, created.artifact_id, pb.REFERENCE_CHECK_DANGLING)
     assert {d.field: d.description for d in read.dangling_references} == {
         "book_ids[1]": f"no book {doomed} in the library",
         "atom_references[0]": f"book {doomed} has no atom {atom_of(doomed)}",
@@ -194,3 +208,74 @@ def test_json_clients_get_the_same_checks_with_their_own_identity(
     accepted = create(mine)
     assert accepted.status == 200, accepted.body
     assert accepted.json()["artifact"]["referenceCheck"] == "REFERENCE_CHECK_RESOLVED"
+
+
+# --- one round trip, and reads from recent confirmations ------------------------------------------
+
+
+def test_check_references_lists_what_does_not_exist_for_the_caller(
+    new_teacher: NewTeacher, library: Library, content_stub: Any, stack: Stack
+) -> None:
+    teacher = new_teacher()
+    good, second, unknown = library.book(), library.book(), str(uuid.uuid4())
+    mine, theirs = private_strategy(content_stub, teacher), private_strategy(content_stub, new_teacher())
+    request = content_pb.CheckReferencesRequest(
+        book_ids=[good, unknown, second],
+        atoms=[content_pb.GetContentAtomRequest(book_id=b, atom_id=a)
+               for b, a in ((good, atom_of(good)), (good, atom_of(second)), (unknown, atom_of(good)))],
+        pedagogy_strategy_ids=[GLOBAL_STRATEGY_ID, theirs, mine, unknown],
+    )
+    answer = content_stub.CheckReferences(request, metadata=teacher.metadata)
+    assert list(answer.missing_book_ids) == [unknown]
+    assert [(a.book_id, a.atom_id) for a in answer.missing_atoms] == [(good, atom_of(second)), (unknown, atom_of(good))]
+    assert list(answer.missing_pedagogy_strategy_ids) == [theirs, unknown]
+
+    token = teacher.metadata[0][1].removeprefix("Bearer ")
+    reply = http_request(stack.address("envoy"), "POST", "/v1/content:checkReferences", token=token, body={
+        "bookIds": [unknown, good], "atoms": [{"bookId": second, "atomId": atom_of(second)}],
+        "pedagogyStrategyIds": [theirs]})
+    assert reply.status == 200, reply.body
+    assert reply.json() == {"missingBookIds": [unknown], "missingAtoms": [], "missingPedagogyStrategyIds": [theirs]}
+
+
+@pytest.mark.parametrize(("request_", "fields"), [
+    pytest.param(content_pb.CheckReferencesRequest(
+        book_ids=[str(uuid.uuid4()), "nope"], atoms=[content_pb.GetContentAtomRequest(book_id=str(uuid.uuid4()))],
+        pedagogy_strategy_ids=["x"]),
+        {"book_ids[1]", "atoms[0].atom_id", "pedagogy_strategy_ids[0]"}, id="malformed-ids"),
+    pytest.param(content_pb.CheckReferencesRequest(book_ids=[str(uuid.uuid4()) for _ in range(101)]),
+                 {"book_ids"}, id="too-many"),
+])
+def test_check_references_refuses_bad_requests(
+    new_teacher: NewTeacher, content_stub: Any, request_: content_pb.CheckReferencesRequest, fields: set[str]
+) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        content_stub.CheckReferences(request_, metadata=new_teacher().metadata)
+    assert error.value.code() == INVALID
+    assert set(field_violations(error.value)) == fields
+
+
+def content_checks(stack: Stack) -> float:
+    """CheckReferences calls ContentService answered, from its metrics endpoint."""
+    with urllib.request.urlopen(stack.metrics_urls()["content"], timeout=5) as response:
+        text = response.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "grpc_server_handled_total" and sample.labels["grpc_method"] == "CheckReferences")
+
+
+def test_writes_ask_content_once_and_reads_answer_from_recent_confirmations(
+    new_teacher: NewTeacher, library: Library, stack: Stack
+) -> None:
+    teacher, book = new_teacher(), library.book()
+    quiz_ = citing([book], [(book, atom_of(book))], GLOBAL_STRATEGY_ID)
+    before = content_checks(stack)
+    created = teacher.create(quiz_)
+    assert content_checks(stack) == before + 1  # one round trip for a book, an atom and a strategy
+    started, reads = time.monotonic(), 20
+    for _ in range(reads):
+        assert teacher.get(created.artifact_id).reference_check == pb.REFERENCE_CHECK_RESOLVED
+    # Each confirmation serves the reads of the next REFERENCE_CACHE_SECONDS.
+    asked = content_checks(stack) - before - 1
+    assert asked <= (time.monotonic() - started) / stack.settings.reference_cache_seconds + 1 < reads
+    teacher.create(quiz_)
+    assert content_checks(stack) == before + 2 + asked  # a write always asks

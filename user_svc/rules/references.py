@@ -37,11 +37,17 @@ class Found:
 
 
 class Library(Protocol):
-    def find(self, references: References, authorization: str) -> Found:
-        """Looks the references up as the caller (`authorization`: the caller's bearer header).
+    def find(self, references: References, caller: str, authorization: str) -> Found:
+        """Looks the references up now, as the caller (`caller`: the user id of `authorization`, the
+        caller's bearer header). Writes check with it.
 
         Raises common.errors.Unavailable when the library cannot answer in time.
         """
+        ...
+
+    def find_recent(self, references: References, caller: str, authorization: str) -> Found:
+        """As `find`, but what the library confirmed a short, configured time ago counts as found
+        without asking again. Reads check with it; a deletion may be seen that much later."""
         ...
 
 

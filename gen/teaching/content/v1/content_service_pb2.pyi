@@ -744,6 +744,76 @@ class BatchGetContentAtomsResponse(_message.Message):
 Global___BatchGetContentAtomsResponse: _TypeAlias = BatchGetContentAtomsResponse  # noqa: Y015
 
 @_typing.final
+class CheckReferencesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_IDS_FIELD_NUMBER: _builtins.int
+    ATOMS_FIELD_NUMBER: _builtins.int
+    PEDAGOGY_STRATEGY_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def book_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Up to 100 book ids."""
+
+    @_builtins.property
+    def atoms(self) -> _containers.RepeatedCompositeFieldContainer[Global___GetContentAtomRequest]:
+        """Up to 100 (book_id, atom_id) pairs; an atom id under another book than its own does not exist."""
+
+    @_builtins.property
+    def pedagogy_strategy_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Up to 100 pedagogy strategy ids.
+        At least one reference of any kind is required.
+        """
+
+    def __init__(
+        self,
+        *,
+        book_ids: _abc.Iterable[_builtins.str] | None = ...,
+        atoms: _abc.Iterable[Global___GetContentAtomRequest] | None = ...,
+        pedagogy_strategy_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["atoms", b"atoms", "book_ids", b"book_ids", "pedagogy_strategy_ids", b"pedagogy_strategy_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckReferencesRequest: _TypeAlias = CheckReferencesRequest  # noqa: Y015
+
+@_typing.final
+class CheckReferencesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MISSING_BOOK_IDS_FIELD_NUMBER: _builtins.int
+    MISSING_ATOMS_FIELD_NUMBER: _builtins.int
+    MISSING_PEDAGOGY_STRATEGY_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def missing_book_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The requested references that do not exist for the caller, each kind in request order; all
+        empty when every reference resolves.
+        """
+
+    @_builtins.property
+    def missing_atoms(self) -> _containers.RepeatedCompositeFieldContainer[Global___GetContentAtomRequest]: ...
+    @_builtins.property
+    def missing_pedagogy_strategy_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Strategies that do not exist, or that are another teacher's private ones."""
+
+    def __init__(
+        self,
+        *,
+        missing_book_ids: _abc.Iterable[_builtins.str] | None = ...,
+        missing_atoms: _abc.Iterable[Global___GetContentAtomRequest] | None = ...,
+        missing_pedagogy_strategy_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["missing_atoms", b"missing_atoms", "missing_book_ids", b"missing_book_ids", "missing_pedagogy_strategy_ids", b"missing_pedagogy_strategy_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckReferencesResponse: _TypeAlias = CheckReferencesResponse  # noqa: Y015
+
+@_typing.final
 class GetContentAtomContextRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -86,6 +86,11 @@ class ContentServiceStub:
                 request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsRequest.SerializeToString,
                 response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsResponse.FromString,
                 _registered_method=True)
+        self.CheckReferences = channel.unary_unary(
+                '/teaching.content.v1.ContentService/CheckReferences',
+                request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.CheckReferencesRequest.SerializeToString,
+                response_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.CheckReferencesResponse.FromString,
+                _registered_method=True)
         self.GetContentAtomContext = channel.unary_unary(
                 '/teaching.content.v1.ContentService/GetContentAtomContext',
                 request_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.GetContentAtomContextRequest.SerializeToString,
@@ -198,6 +203,16 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckReferences(self, request, context):
+        """Which of the given books, passages and pedagogy strategies exist for the caller, in one call:
+        what a lesson or quiz builder checks before it saves the citations of what it made (UserService
+        checks every artifact write with it). Up to 100 of each kind; what does not exist (or, for a
+        strategy, is another teacher's private one) is listed in the response, never an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetContentAtomContext(self, request, context):
         """The passages around one passage (a search hit, a citation): up to `radius` atoms before and
         after it in its book's reading order.
@@ -293,6 +308,11 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.BatchGetContentAtoms,
                     request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsRequest.FromString,
                     response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsResponse.SerializeToString,
+            ),
+            'CheckReferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckReferences,
+                    request_deserializer=teaching_dot_content_dot_v1_dot_content__service__pb2.CheckReferencesRequest.FromString,
+                    response_serializer=teaching_dot_content_dot_v1_dot_content__service__pb2.CheckReferencesResponse.SerializeToString,
             ),
             'GetContentAtomContext': grpc.unary_unary_rpc_method_handler(
                     servicer.GetContentAtomContext,
@@ -597,6 +617,33 @@ class ContentService:
             '/teaching.content.v1.ContentService/BatchGetContentAtoms',
             teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsRequest.SerializeToString,
             teaching_dot_content_dot_v1_dot_content__service__pb2.BatchGetContentAtomsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckReferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/teaching.content.v1.ContentService/CheckReferences',
+            teaching_dot_content_dot_v1_dot_content__service__pb2.CheckReferencesRequest.SerializeToString,
+            teaching_dot_content_dot_v1_dot_content__service__pb2.CheckReferencesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,6 +64,12 @@ class ContentServiceStub:
     Requests that match no atom are listed in the response's `missing` instead of failing the call.
     POST, not AIP-231's GET: a list of (book_id, atom_id) pairs does not fit a query string.
     """
+    CheckReferences: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.CheckReferencesRequest, _content_service_pb2.CheckReferencesResponse]
+    """Which of the given books, passages and pedagogy strategies exist for the caller, in one call:
+    what a lesson or quiz builder checks before it saves the citations of what it made (UserService
+    checks every artifact write with it). Up to 100 of each kind; what does not exist (or, for a
+    strategy, is another teacher's private one) is listed in the response, never an error.
+    """
     GetContentAtomContext: _grpc.UnaryUnaryMultiCallable[_content_service_pb2.GetContentAtomContextRequest, _content_service_pb2.GetContentAtomContextResponse]
     """The passages around one passage (a search hit, a citation): up to `radius` atoms before and
     after it in its book's reading order.
@@ -114,6 +120,12 @@ class ContentServiceAsyncStub(ContentServiceStub):
     """Gets up to 100 passages of any books in one call (AIP-231, with the Get requests as items).
     Requests that match no atom are listed in the response's `missing` instead of failing the call.
     POST, not AIP-231's GET: a list of (book_id, atom_id) pairs does not fit a query string.
+    """
+    CheckReferences: _aio.UnaryUnaryMultiCallable[_content_service_pb2.CheckReferencesRequest, _content_service_pb2.CheckReferencesResponse]  # type: ignore[assignment]
+    """Which of the given books, passages and pedagogy strategies exist for the caller, in one call:
+    what a lesson or quiz builder checks before it saves the citations of what it made (UserService
+    checks every artifact write with it). Up to 100 of each kind; what does not exist (or, for a
+    strategy, is another teacher's private one) is listed in the response, never an error.
     """
     GetContentAtomContext: _aio.UnaryUnaryMultiCallable[_content_service_pb2.GetContentAtomContextRequest, _content_service_pb2.GetContentAtomContextResponse]  # type: ignore[assignment]
     """The passages around one passage (a search hit, a citation): up to `radius` atoms before and
@@ -222,6 +234,18 @@ class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
         """Gets up to 100 passages of any books in one call (AIP-231, with the Get requests as items).
         Requests that match no atom are listed in the response's `missing` instead of failing the call.
         POST, not AIP-231's GET: a list of (book_id, atom_id) pairs does not fit a query string.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckReferences(
+        self,
+        request: _content_service_pb2.CheckReferencesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_service_pb2.CheckReferencesResponse, _abc.Awaitable[_content_service_pb2.CheckReferencesResponse]]:
+        """Which of the given books, passages and pedagogy strategies exist for the caller, in one call:
+        what a lesson or quiz builder checks before it saves the citations of what it made (UserService
+        checks every artifact write with it). Up to 100 of each kind; what does not exist (or, for a
+        strategy, is another teacher's private one) is listed in the response, never an error.
         """
 
     @_abc_1.abstractmethod

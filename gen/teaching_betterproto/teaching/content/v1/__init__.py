@@ -301,6 +301,35 @@ class BatchGetContentAtomsResponse(betterproto.Message):
 
 
 @dataclass(eq=False, repr=False)
+class CheckReferencesRequest(betterproto.Message):
+    book_ids: List[str] = betterproto.string_field(1)
+    """Up to 100 book ids."""
+
+    atoms: List["GetContentAtomRequest"] = betterproto.message_field(2)
+    """
+    Up to 100 (book_id, atom_id) pairs; an atom id under another book than its own does not exist.
+    """
+
+    pedagogy_strategy_ids: List[str] = betterproto.string_field(3)
+    """Up to 100 pedagogy strategy ids."""
+
+
+@dataclass(eq=False, repr=False)
+class CheckReferencesResponse(betterproto.Message):
+    missing_book_ids: List[str] = betterproto.string_field(1)
+    """
+    The requested references that do not exist for the caller, each kind in request order; all
+     empty when every reference resolves.
+    """
+
+    missing_atoms: List["GetContentAtomRequest"] = betterproto.message_field(2)
+    missing_pedagogy_strategy_ids: List[str] = betterproto.string_field(3)
+    """
+    Strategies that do not exist, or that are another teacher's private ones.
+    """
+
+
+@dataclass(eq=False, repr=False)
 class GetContentAtomContextRequest(betterproto.Message):
     book_id: str = betterproto.string_field(1)
     atom_id: str = betterproto.string_field(2)
@@ -578,6 +607,23 @@ class ContentServiceStub(betterproto.ServiceStub):
             metadata=metadata,
         )
 
+    async def check_references(
+        self,
+        check_references_request: "CheckReferencesRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "CheckReferencesResponse":
+        return await self._unary_unary(
+            "/teaching.content.v1.ContentService/CheckReferences",
+            check_references_request,
+            CheckReferencesResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
     async def get_content_atom_context(
         self,
         get_content_atom_context_request: "GetContentAtomContextRequest",
@@ -731,6 +777,11 @@ class ContentServiceBase(ServiceBase):
     ) -> "BatchGetContentAtomsResponse":
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def check_references(
+        self, check_references_request: "CheckReferencesRequest"
+    ) -> "CheckReferencesResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def get_content_atom_context(
         self, get_content_atom_context_request: "GetContentAtomContextRequest"
     ) -> "GetContentAtomContextResponse":
@@ -836,6 +887,14 @@ class ContentServiceBase(ServiceBase):
     ) -> None:
         request = await stream.recv_message()
         response = await self.batch_get_content_atoms(request)
+        await stream.send_message(response)
+
+    async def __rpc_check_references(
+        self,
+        stream: "grpclib.server.Stream[CheckReferencesRequest, CheckReferencesResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.check_references(request)
         await stream.send_message(response)
 
     async def __rpc_get_content_atom_context(
@@ -947,6 +1006,12 @@ class ContentServiceBase(ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 BatchGetContentAtomsRequest,
                 BatchGetContentAtomsResponse,
+            ),
+            "/teaching.content.v1.ContentService/CheckReferences": grpclib.const.Handler(
+                self.__rpc_check_references,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                CheckReferencesRequest,
+                CheckReferencesResponse,
             ),
             "/teaching.content.v1.ContentService/GetContentAtomContext": grpclib.const.Handler(
                 self.__rpc_get_content_atom_context,
