@@ -52,7 +52,8 @@ class Outline:
 
 def _outline(conn: psycopg.Connection[Any], book_id: uuid.UUID) -> Outline:
     rows = conn.execute(
-        "SELECT node_id, parent_node_id, level, title FROM structure_nodes WHERE book_id = %s", (book_id,)
+        """SELECT n.node_id, n.parent_node_id, n.level, n.title FROM structure_nodes n JOIN books USING (book_no)
+           WHERE book_id = %s""", (book_id,)
     ).fetchall()
     return Outline({r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows}, {r[0]: r[3] for r in rows})
 
@@ -61,7 +62,8 @@ def known_answers(conninfo: str, book_id: uuid.UUID) -> tuple[Outline, list[Know
     with psycopg.connect(conninfo) as conn:
         outline = _outline(conn, book_id)
         atoms = conn.execute(
-            "SELECT node_id, text FROM content_atoms WHERE book_id = %s ORDER BY ordinal", (book_id,)
+            "SELECT node_id, text FROM content_atoms JOIN books USING (book_no) WHERE book_id = %s ORDER BY ordinal",
+            (book_id,)
         ).fetchall()
     sections = [n for n, lvl in outline.level.items() if lvl == 2]
     repeated = {t for t, c in Counter(outline.title[n] for n in sections).items() if c > 1}

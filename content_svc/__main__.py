@@ -19,19 +19,26 @@ from content_svc.vectors import VectorCache
 from teaching.content.v1 import content_service_pb2, content_service_pb2_grpc
 
 
-def build(settings: Settings, resources: contextlib.ExitStack) -> ContentServicer:
-    pool = resources.enter_context(content_pool(settings, configure=connection_setup(settings.hnsw_ef_search)))
+def use_cases(settings: Settings, resources: contextlib.ExitStack, *, pool_name: str = "content") -> ContentUseCases:
+    """ContentService's use cases with their pool, caches and catalogue (closed with `resources`)."""
+    pool = resources.enter_context(
+        content_pool(settings, name=pool_name, configure=connection_setup(settings.hnsw_ef_search))
+    )
     cache = ReadCache(settings)
     resources.callback(cache.close)
     vectors = VectorCache(settings.vector_cache_mb * 2**20)
     catalogue = Catalogue(settings.content_conninfo(), settings.catalogue_ttl_seconds, on_change=vectors.retain)
     catalogue.start()
     resources.callback(catalogue.close)
-    return ContentServicer(ContentUseCases(
+    return ContentUseCases(
         pool, embedder_from_settings(settings), cache, PageTokens.from_settings(settings), catalogue, vectors,
         retrieval_settings=RetrievalSettings(settings.search_exact_max_atoms, in_process=vectors.enabled),
         ef_search=settings.hnsw_ef_search,
-    ))
+    )
+
+
+def build(settings: Settings, resources: contextlib.ExitStack) -> ContentServicer:
+    return ContentServicer(use_cases(settings, resources))
 
 
 def main() -> None:

@@ -3,9 +3,10 @@ goes through the read cache where a read is cacheable. Called by the thin api.py
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
+import functools
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pydantic
@@ -32,6 +33,7 @@ from content_svc.rules.types import (
     Node,
     Scope,
     SearchHit,
+    SearchMode,
     SearchQuery,
     Strategy,
     StrategyFields,
@@ -57,7 +59,7 @@ class ContentUseCases:
         vectors: VectorCache,
         *,
         retrieval_settings: RetrievalSettings | None = None,
-        ef_search: int = 200,
+        ef_search: int = 400,
         fusion: FusionWeights | None = None,
         bm25: Bm25 | None = None,
     ) -> None:
@@ -163,8 +165,8 @@ class ContentUseCases:
     # --- search --------------------------------------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchHit]:
-        """One statement per search (retrieval.search_statement), from the in-memory catalogue; asked
-        again with a fresh catalogue when the statement finds a listed book gone."""
+        """Two round trips (retrieval.read_candidates, then retrieval.atoms_at) from the in-memory
+        catalogue, ranked in between; asked again with a fresh catalogue when a listed book is gone."""
         valid = search_rules.validate_search(query)
         query_embedder = (self._embedder.model_name, self._embedder.dimension)
         with self._pool.connection() as conn:
@@ -176,46 +178,49 @@ class ContentUseCases:
                 scope = search_rules.search_scope(valid, catalogue, query_embedder)
                 if not scope.books:
                     return []
-                request = self._search_request(conn, valid, scope)
-                present, rows = retrieval.search(conn, request, self._bm25, self._fusion, self._ef_search)
-                if present is None or present == len(request.book_nos):
+                ranking = self._ranking(conn, valid, scope)[: valid.top_k]
+                listed = None if scope.whole_library else scope.book_nos
+                present, atoms = retrieval.atoms_at(conn, [(c.book_no, c.ordinal) for c in ranking], listed)
+                if present is None or present == len(scope.books):
                     break
                 self._catalogue.refresh(conn)  # a listed book was deleted: the next pass says which
         book_ids = {book.book_no: book.book_id for book in scope.books}
         return [
-            SearchHit(
-                atom=Atom(atom_id=row.atom_id, book_id=book_ids[row.book_no], node_id=row.node_id, text=row.text,
-                          page_number=row.page_number, ordinal=row.ordinal, node_path=row.node_path),
-                score=row.score,
-            )
-            for row in rows
+            SearchHit(atom=_atom(atoms[key], book_ids[candidate.book_no]), score=candidate.score)
+            for candidate in ranking
+            if (key := (candidate.book_no, candidate.ordinal)) in atoms
         ]
 
-    def _search_request(
-        self, conn: Connection[Any], valid: search_rules.ValidSearch, scope: SearchScope
-    ) -> retrieval.SearchRequest:
+    def _ranking(self, conn: Connection[Any], valid: search_rules.ValidSearch, scope: SearchScope) -> list[Candidate]:
+        """The mode's ranking of the scope (or of the node's subtree within it)."""
         subtree: Subtree | None = None
-        searched = scope
         if valid.node_id is not None:
             subtree = books.get_subtree(conn, scope.book_nos, valid.node_id)
             if subtree is None:
                 raise NotFound("node", str(valid.node_id))
-            searched = SearchScope([b for b in scope.books if b.book_no == subtree.book_no], scope.embedding, False)
-        atoms, mean_length = search_rules.bm25_statistics(searched.books)
+            scope = SearchScope([b for b in scope.books if b.book_no == subtree.book_no], scope.embedding, False)
         depth = valid.depth(self._fusion)
-        request = retrieval.SearchRequest(
-            mode=valid.mode, book_nos=searched.book_nos, whole_library=searched.whole_library, subtree=subtree,
-            text=valid.text, depth=depth, top_k=valid.top_k, atoms=atoms, mean_length=mean_length,
+        vector_query: retrieval.VectorQuery | None = None
+        nearest: Callable[[], list[Candidate]] = list
+        if scope.embedding is not None:
+            vector = valid.vector if valid.vector is not None else self._embedder.embed([valid.text])[0]
+            route = search_rules.vector_route(scope, subtree is not None, self._retrieval)
+            if route is VectorRoute.IN_PROCESS:
+                blocks = self._vectors.blocks(scope.books, lambda book_no: retrieval.vector_block(conn, book_no))
+                nearest = functools.partial(search_rules.nearest, blocks, vector, depth, subtree)
+            else:
+                vector_query = retrieval.VectorQuery(route, vector, scope.embedding[1], depth, self._ef_search)
+        text = valid.text if valid.mode is not SearchMode.VECTOR else ""
+        if not (text or vector_query or subtree):
+            return search_rules.ranked(valid.mode, nearest(), [], self._fusion)
+        # The in-process vector ranking is computed while Postgres reads the posting lists.
+        reads, in_process = retrieval.read_candidates(
+            conn, text, None if scope.whole_library else scope.book_nos, vector_query, subtree, nearest
         )
-        if scope.embedding is None:
-            return request
-        vector = valid.vector if valid.vector is not None else self._embedder.embed([valid.text])[0]
-        route = search_rules.vector_route(searched, subtree is not None, self._retrieval)
-        given: tuple[Candidate, ...] = ()
-        if route is VectorRoute.IN_PROCESS:
-            blocks = self._vectors.blocks(searched.books, lambda book_no: retrieval.vector_block(conn, book_no))
-            given = tuple(search_rules.nearest(blocks, vector, depth, subtree))
-        return dataclasses.replace(request, route=route, dimension=scope.embedding[1], vector=vector, given=given)
+        atoms, mean_length = search_rules.bm25_statistics(scope.books)
+        text_ranking = search_rules.bm25(reads.terms, atoms, mean_length, self._bm25, depth, reads.subtree_ordinals)
+        vector_ranking = reads.vector_ranking if vector_query is not None else in_process
+        return search_rules.ranked(valid.mode, vector_ranking, text_ranking, self._fusion)
 
     # --- pedagogy strategies -------------------------------------------------------------------
 
@@ -265,6 +270,11 @@ class ContentUseCases:
         with self._pool.connection() as conn, conn.transaction():
             strategy = strategies.check_writable(caller, strategy_id, pedagogy.lock_strategy(conn, strategy_id))
             pedagogy.delete_strategy(conn, strategy)
+
+
+def _atom(row: retrieval.AtomRow, book_id: uuid.UUID) -> Atom:
+    return Atom(atom_id=row.atom_id, book_id=book_id, node_id=row.node_id, text=row.text,
+                page_number=row.page_number, ordinal=row.ordinal, node_path=row.node_path)
 
 
 def _ready_book(conn: Connection[Any], book_id: uuid.UUID) -> Book:

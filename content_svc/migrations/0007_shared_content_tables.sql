@@ -1,6 +1,6 @@
 -- Content in shared tables keyed by a compact book number, with what retrieval needs computed at
 -- load time (issue 11): posting lists for BM25, vectors in a narrow halfvec table under one HNSW
--- index per dimension, the node path stored on each atom. Replaces the per-book LIST partitions
+-- index per dimension, the node path stored on each atom (docs/benchmarks.md has the measurements). Replaces the per-book LIST partitions
 -- of 0003: one global vector index needs one table, and a hundred partitions cost planning time on
 -- every search. Every key still leads with book_no, so the tables stay distributable by book on
 -- Citus (co-located on book_no; books is the small reference table that maps book_id to book_no).
@@ -14,7 +14,9 @@ ALTER TABLE books
 ALTER TABLE books ADD CONSTRAINT books_book_no_key UNIQUE (book_no);
 
 ALTER TABLE structure_nodes RENAME TO structure_nodes_partitioned;
+ALTER TABLE structure_nodes_partitioned RENAME CONSTRAINT structure_nodes_pkey TO structure_nodes_partitioned_pkey;
 ALTER TABLE content_atoms RENAME TO content_atoms_partitioned;
+ALTER TABLE content_atoms_partitioned RENAME CONSTRAINT content_atoms_pkey TO content_atoms_partitioned_pkey;
 ALTER INDEX content_atoms_reading_order_idx RENAME TO content_atoms_partitioned_reading_order_idx;
 ALTER INDEX content_atoms_node_idx RENAME TO content_atoms_partitioned_node_idx;
 
@@ -77,21 +79,23 @@ BEGIN
     IF dimension <= 4000 THEN
         EXECUTE format(
             'CREATE INDEX IF NOT EXISTS %I ON atom_vectors USING hnsw ((embedding::halfvec(%s)) halfvec_cosine_ops) '
-            'WITH (m = 24, ef_construction = 200) WHERE vector_dims(embedding) = %s',
+            'WITH (m = 16, ef_construction = 200) WHERE vector_dims(embedding) = %s',
             'atom_vectors_hnsw_' || dimension, dimension, dimension);
     END IF;
 END
 $$;
 
--- BM25 postings, one list per (lexeme, book): the atoms holding the lexeme (by ordinal), its
--- frequency in each and each atom's length in tokens; df is cardinality(ordinals). A search reads
--- one list per query term and searched book (an index probe each), never the atoms' text.
+-- BM25 postings, one list per (lexeme, book): the atoms holding the lexeme, as `df` entries of 8
+-- bytes in ordinal order, each the atom's ordinal (int4), the lexeme's frequency in it (int2) and
+-- the atom's length in tokens (int2, at most 32767), big-endian (int4send/int2send). A search
+-- fetches the lists of its query's lexemes in the searched books (one index probe each, the lists
+-- of a lexeme concatenated by the server) and scores them in process with numpy, at a few
+-- nanoseconds per posting (Postgres' executor spends about a microsecond on each).
 CREATE TABLE postings (
-    lexeme   text NOT NULL,
-    book_no  integer NOT NULL,
-    ordinals integer[] NOT NULL,
-    tfs      smallint[] NOT NULL,
-    lengths  integer[] NOT NULL,
+    lexeme  text NOT NULL,
+    book_no integer NOT NULL,
+    df      integer NOT NULL,
+    entries bytea NOT NULL,
     PRIMARY KEY (lexeme, book_no)
 );
 CREATE INDEX postings_book_idx ON postings (book_no);
@@ -118,9 +122,10 @@ CREATE FUNCTION build_postings(p_book_no integer) RETURNS bigint LANGUAGE sql AS
     ), lengths AS (
         SELECT ordinal, sum(tf)::integer AS length FROM tokens GROUP BY ordinal
     ), inserted AS (
-        INSERT INTO postings (lexeme, book_no, ordinals, tfs, lengths)
-        SELECT t.lexeme, p_book_no, array_agg(t.ordinal ORDER BY t.ordinal),
-               array_agg(least(t.tf, 32767)::smallint ORDER BY t.ordinal), array_agg(l.length ORDER BY t.ordinal)
+        INSERT INTO postings (lexeme, book_no, df, entries)
+        SELECT t.lexeme, p_book_no, count(*),
+               string_agg(int4send(t.ordinal) || int2send(least(t.tf, 32767)::smallint)
+                          || int2send(least(l.length, 32767)::smallint), ''::bytea ORDER BY t.ordinal)
         FROM tokens t JOIN lengths l USING (ordinal)
         GROUP BY t.lexeme
         RETURNING 1

@@ -11,7 +11,15 @@ from typing import Any
 import numpy
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
-from content_svc.rules.types import Candidate, CatalogueEntry, SearchMode, SearchQuery, Subtree, VectorBlock
+from content_svc.rules.types import (
+    Candidate,
+    CatalogueEntry,
+    SearchMode,
+    SearchQuery,
+    Subtree,
+    TermPostings,
+    VectorBlock,
+)
 
 MAX_TOP_K = 100
 DEFAULT_TOP_K = 10
@@ -243,6 +251,52 @@ def nearest(
         score, book, ordinal = score[keep], book[keep], ordinal[keep]
     order = numpy.lexsort((ordinal, book, -score))
     return [Candidate(int(book[i]), int(ordinal[i]), float(score[i])) for i in order]
+
+
+def bm25(
+    terms: Sequence[TermPostings], atoms: float, mean_length: float, params: Bm25, depth: int,
+    only: numpy.ndarray[Any, Any] | None = None,
+) -> list[Candidate]:
+    """Okapi BM25's top `depth`, best first (ties by book number, then ordinal); with `only`, among
+    the atoms of those ordinals (a subtree of the one book searched: statistics stay the book's).
+
+    score(atom) = sum over the query's lexemes in it of idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b *
+    length / mean_length)), with idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (Lucene's, never negative),
+    N the number of atoms searched and df the number of them holding the lexeme.
+    """
+    if not terms:
+        return []
+    k1, b = params.k1, params.b
+    parts = []
+    for term in terms:
+        df = term.ordinals.shape[0]
+        idf = numpy.log(1 + (atoms - df + 0.5) / (df + 0.5))
+        parts.append(idf * term.tfs * (k1 + 1) / (term.tfs + k1 * (1 - b + b * term.lengths / mean_length)))
+    scores = numpy.concatenate(parts)
+    ordinals = numpy.concatenate([term.ordinals for term in terms])
+    if only is not None:
+        scores[~numpy.isin(ordinals, only)] = 0.0
+    # Summed per atom over a dense index: each book present gets the positions [offset, offset + its
+    # largest ordinal]; a book's largest ordinal in a list is the list's last entry.
+    present = numpy.unique(numpy.concatenate([term.books for term in terms]))
+    widths = numpy.zeros(present.shape[0], dtype=numpy.int64)
+    book_index = []
+    for term in terms:
+        index = numpy.searchsorted(present, term.books)
+        last = term.ordinals[numpy.cumsum(term.counts) - 1]
+        widths[index] = numpy.maximum(widths[index], last + 1)
+        book_index.append(numpy.repeat(index, term.counts))
+    offsets = numpy.concatenate(([0], numpy.cumsum(widths)[:-1]))
+    positions = offsets[numpy.concatenate(book_index)] + ordinals
+    totals = numpy.bincount(positions, weights=scores, minlength=int(widths.sum()))
+    hit = numpy.flatnonzero(totals)
+    if hit.shape[0] > depth:
+        hit = hit[numpy.argpartition(-totals[hit], depth - 1)[:depth]]
+    # Positions grow with (book number, ordinal): sorting by them breaks ties the same way.
+    hit = hit[numpy.lexsort((hit, -totals[hit]))]
+    book_at = numpy.searchsorted(offsets, hit, side="right") - 1
+    return [Candidate(int(present[i]), int(position - offsets[i]), float(totals[position]))
+            for i, position in zip(book_at, hit, strict=True)]
 
 
 def bm25_statistics(books: Sequence[CatalogueEntry]) -> tuple[float, float]:

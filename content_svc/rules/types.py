@@ -94,6 +94,21 @@ class VectorBlock:
 
 
 @dataclass(frozen=True)
+class TermPostings:
+    """A query lexeme's postings in the searched books, book by book: `counts[j]` atoms of book
+    `books[j]` (ascending) hold it. Entry i (grouped by book in that order, by ordinal within a
+    book) says that the atom `ordinals[i]` holds the lexeme `tfs[i]` times and is `lengths[i]`
+    tokens long."""
+
+    lexeme: str
+    books: npt.NDArray[numpy.int64]
+    counts: npt.NDArray[numpy.int64]
+    ordinals: npt.NDArray[numpy.int64]
+    tfs: npt.NDArray[numpy.float64]
+    lengths: npt.NDArray[numpy.float64]
+
+
+@dataclass(frozen=True)
 class SearchHit:
     atom: Atom
     # Higher is better; comparable only within one response.

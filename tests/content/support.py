@@ -16,17 +16,11 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from common.db import content_pool
-from common.pagination import PageTokens
-from content_svc.cache import ReadCache
-from content_svc.catalogue import Catalogue
+from content_svc.__main__ import use_cases as content_use_cases
 from content_svc.contract import Embedder, ParsedAtom, ParsedBook, ParsedNode, Vectors
 from content_svc.embedding import HashingEmbedder
-from content_svc.repository import configure_connection
 from content_svc.rules.library import atom_uuid, node_uuid
-from content_svc.rules.search import RetrievalSettings
 from content_svc.usecases import ContentUseCases
-from content_svc.vectors import VectorCache
 from content_svc.writer import load_book
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as pb
@@ -46,25 +40,11 @@ class FixedEmbedder:
 
 
 @contextlib.contextmanager
-def use_cases(
-    stack: Stack, retrieval: RetrievalSettings | None = None, *, vector_cache_mb: int = 64, cache: bool = False
-) -> Iterator[ContentUseCases]:
-    """ContentService's use cases in this process, against the stack's Postgres (and Redis with `cache`)."""
-    settings = stack.settings
-    pool = content_pool(settings, name="content-test", configure=configure_connection)
-    read_cache = ReadCache(settings.model_copy(update={"cache_enabled": cache}))
-    vectors = VectorCache(vector_cache_mb * 2**20)
-    catalogue = Catalogue(settings.content_conninfo(), settings.catalogue_ttl_seconds, on_change=vectors.retain)
-    catalogue.start()
-    try:
-        yield ContentUseCases(
-            pool, EMBEDDER, read_cache, PageTokens(settings.page_token_secret.get_secret_value().encode()),
-            catalogue, vectors, retrieval_settings=retrieval or RetrievalSettings(in_process=vectors.enabled),
-        )
-    finally:
-        catalogue.close()
-        read_cache.close()
-        pool.close()
+def use_cases(stack: Stack, **settings: Any) -> Iterator[ContentUseCases]:
+    """ContentService's use cases in this process, against the stack, with these settings changed
+    (e.g. cache_enabled, vector_cache_mb, search_exact_max_atoms)."""
+    with contextlib.ExitStack() as resources:
+        yield content_use_cases(stack.settings.model_copy(update=settings), resources, pool_name="content-test")
 
 
 def unique_sha() -> str:

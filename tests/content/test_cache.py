@@ -18,7 +18,7 @@ from tests.content.support import use_cases
 
 @pytest.fixture(scope="module")
 def services(stack) -> Iterator[tuple[ContentUseCases, ContentUseCases]]:
-    with use_cases(stack, cache=True) as cached, use_cases(stack, cache=False) as uncached:
+    with use_cases(stack, cache_enabled=True) as cached, use_cases(stack, cache_enabled=False) as uncached:
         yield cached, uncached
 
 

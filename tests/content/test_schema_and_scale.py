@@ -12,7 +12,6 @@ import psycopg
 import pytest
 
 from content_svc.contract import ParsedAtom, ParsedBook, ParsedNode
-from content_svc.rules.search import RetrievalSettings
 from content_svc.rules.types import SearchMode, SearchQuery
 from content_svc.usecases import ContentUseCases
 from devstack import Stack
@@ -74,17 +73,17 @@ def hundred_books(conninfo: str) -> list[tuple[uuid.UUID, numpy.ndarray]]:
     return books
 
 
-ROUTES = {
+ROUTES: dict[str, dict[str, int]] = {
     # The service's defaults: one book in process, the whole library (12,000 atoms) through the index.
-    "in-process-and-index": RetrievalSettings(exact_max_atoms=10_000, in_process=True),
-    "exact-scan-in-sql": RetrievalSettings(exact_max_atoms=1_000_000, in_process=False),
-    "index-always": RetrievalSettings(exact_max_atoms=0, in_process=True),
+    "in-process-and-index": {"search_exact_max_atoms": 10_000, "vector_cache_mb": 64},
+    "exact-scan-in-sql": {"search_exact_max_atoms": 1_000_000, "vector_cache_mb": 0},
+    "index-always": {"search_exact_max_atoms": 0, "vector_cache_mb": 64},
 }
 
 
 @pytest.fixture(scope="module", params=list(ROUTES), ids=list(ROUTES))
 def service(request: pytest.FixtureRequest, stack: Stack) -> Iterator[ContentUseCases]:
-    with use_cases(stack, ROUTES[request.param], vector_cache_mb=64) as service:
+    with use_cases(stack, **ROUTES[request.param]) as service:
         yield service
 
 
