@@ -26,6 +26,8 @@ RUN pip install --no-index --find-links /tmp/wheels teaching-suite && rm -rf /tm
 USER app
 WORKDIR /home/app
 # Containers listen on every interface; ports are the services' defaults (common/settings.py).
-ENV BIND_HOST=0.0.0.0 STORAGE_URL=file:///data/uploads
-EXPOSE 50051 50052 50053 50054
+# Metrics in prometheus_client's multiprocess mode (the worker's pool is several processes); compose
+# mounts a fresh tmpfs there.
+ENV BIND_HOST=0.0.0.0 STORAGE_URL=file:///data/uploads PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
+EXPOSE 50051 50052 50053 50054 9151 9152 9153 9154 9155
 CMD ["python", "-m", "content_svc"]

@@ -11,6 +11,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
+from common.metrics import observe_pool
 from common.settings import Settings
 
 Configure = Callable[[Connection[TupleRow]], None]
@@ -50,6 +51,7 @@ def open_pool(
         kwargs={"application_name": name},
     )
     pool.open(wait=True, timeout=30)
+    observe_pool(pool)
     return pool
 
 

@@ -8,6 +8,8 @@
   without a token) and makes the identity available to handlers through `current_identity()`.
 - `ServiceError`s raised anywhere below the handler become statuses with details (common.status);
   any other exception becomes INTERNAL with an error id, logged with its stack trace under that id.
+- Around all of it, every call is observed (common.telemetry): metrics, a server span continuing
+  the caller's trace, one access log line.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from google.protobuf.message import DecodeError, Message
 from common.auth import Identity, TokenVerifier, reset_identity, set_identity
 from common.errors import InvalidArgument, ServiceError, Unauthenticated
 from common.status import internal_status, to_status
+from common.telemetry import RpcObserver
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +178,8 @@ def _fail(context: grpc.ServicerContext, method: str, error: Exception) -> None:
 # -- the guard around every handler ---------------------------------------------------------------
 
 
-def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal: ServiceError | None) -> _Handler:
+def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal: ServiceError | None,
+             observer: RpcObserver, metadata: Any) -> _Handler:
     streams_request, streams_response = handler.request_streaming, handler.response_streaming
     behavior: Callable[..., Any] = (
         handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream  # type: ignore[assignment]
@@ -193,6 +197,7 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
 
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         token = set_identity(identity)
+        call = observer.begin(method, (streams_request, streams_response), metadata, identity)
         try:
             return behavior(admit(request), context)
         except ServiceError as error:
@@ -200,10 +205,12 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
         except Exception as error:
             _fail(context, method, error)
         finally:
+            call.end(context)
             reset_identity(token)
 
     def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         token = set_identity(identity)
+        call = observer.begin(method, (streams_request, streams_response), metadata, identity)
         try:
             yield from behavior(admit(request), context)
         except ServiceError as error:
@@ -211,6 +218,7 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
         except Exception as error:
             _fail(context, method, error)
         finally:
+            call.end(context)
             # A generator finalised in another context has nothing to restore.
             with contextlib.suppress(ValueError):
                 reset_identity(token)
@@ -231,6 +239,7 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
 class AuthInterceptor(_ServerInterceptor):
     def __init__(self, verifier: TokenVerifier) -> None:
         self._verifier = verifier
+        self._observer = RpcObserver()
 
     def intercept_service(
         self,
@@ -241,14 +250,14 @@ class AuthInterceptor(_ServerInterceptor):
         if handler is None:
             return None
         method: str = handler_call_details.method
+        metadata = handler_call_details.invocation_metadata
         if method.startswith(OPEN_SERVICES):
-            return _guarded(handler, method, None, None)
+            return _guarded(handler, method, None, None, self._observer, metadata)
         identity: Identity | None = None
         refusal: ServiceError | None = None
         try:
-            metadata = dict(handler_call_details.invocation_metadata or ())
-            header = metadata.get("authorization")
+            header = dict(metadata or ()).get("authorization")
             identity = self._verifier.verify_header(header if isinstance(header, str) else None)
         except Unauthenticated as error:
             refusal = error
-        return _guarded(handler, method, identity, refusal)
+        return _guarded(handler, method, identity, refusal, self._observer, metadata)

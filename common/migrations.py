@@ -8,6 +8,8 @@ user` applies them from the command line.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 from pathlib import Path
 from typing import Literal
@@ -45,9 +47,12 @@ def apply_migrations(database: Database, settings: Settings | None = None) -> li
     settings = settings or get_settings()
     backend = get_backend(_yoyo_url(settings, database))
     migrations = read_migrations(*(str(folder) for folder in MIGRATION_DIRS[database]))
-    with backend.lock():
+    # yoyo prints the rows a migration's SELECT returns: into the log, not the service's stdout.
+    with backend.lock(), contextlib.redirect_stdout(io.StringIO()) as printed:
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
+    if printed.getvalue():
+        log.debug("db_%s migrations printed:\n%s", database, printed.getvalue())
     applied = [m.id for m in pending]
     if applied:
         log.info("db_%s: applied migrations %s", database, ", ".join(applied))

@@ -2,7 +2,8 @@
 
 A sync `grpc.server` on a thread pool (measured faster than grpc.aio for our small unary calls),
 with the auth interceptor, health checking for `""` and every service name, server reflection,
-message size limits, and a SIGTERM/SIGINT handler that drains in-flight calls before exiting.
+message size limits, and a SIGTERM/SIGINT handler that drains in-flight calls before exiting. Every
+process logs JSON, serves its metrics and traces when configured (common.telemetry).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from common.interceptor import AuthInterceptor
 from common.migrations import Database, apply_migrations
 from common.pagination import PageTokens
 from common.settings import ConfigurationError, Settings, get_settings
+from common.telemetry import end_process, start_process
 
 # Every server's descriptor pool holds the whole suite's contracts, so reflection can resolve any of
 # our symbols: grpcurl through Envoy (whose reflection route reaches one server) can describe and
@@ -104,6 +106,7 @@ class ServiceServer:
         if self._on_stop is not None:
             self._on_stop()
         log.info("stopped %s", ", ".join(self.service_names))
+        end_process()
 
     def serve_forever(self) -> None:
         """Start, then block until SIGTERM or SIGINT and shut down gracefully."""
@@ -119,13 +122,6 @@ class ServiceServer:
         self._stopped.wait()
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
 # A servicer factory: builds the service's servicer from settings, entering what must be closed on
 # shutdown (pools, caches) into the exit stack.
 BuildServicer = Callable[[Settings, contextlib.ExitStack], Any]
@@ -138,19 +134,20 @@ def run_service(
     build: BuildServicer,
     *,
     port: Callable[[Settings], int],
+    metrics_port: Callable[[Settings], int],
     migrate: Database | None = None,
 ) -> None:
-    """The whole life of a service process: settings, logging, migrations, serve until SIGTERM, close.
+    """The whole life of a service process: settings, telemetry, migrations, serve until SIGTERM, close.
 
     Every service's `__main__` is one call of this, e.g.
     `run_service(DESCRIPTOR.services_by_name["UserService"], add_UserServiceServicer_to_server, build,
-    port=lambda s: s.user_port, migrate="user")`.
+    port=lambda s: s.user_port, metrics_port=lambda s: s.user_metrics_port, migrate="user")`.
     """
     settings = get_settings()
-    configure_logging(settings)
     try:
         check_identity_settings(settings)
         PageTokens.from_settings(settings)
+        start_process(settings, service.name, metrics_port(settings))
     except ConfigurationError as error:
         # Before any database is touched: without keys no caller can be verified, no page token trusted.
         raise SystemExit(f"{service.name} refuses to start: {error}") from None

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     ingest_port: int = 50053
     # The suite's reflection server (reflection_svc): Envoy routes reflection through the front to it.
     reflection_port: int = 50054
+    # Prometheus metrics (common.metrics) at http://BIND_HOST:PORT/metrics; 0 = not served. `make dev`
+    # serves them on 9151-9155; a process started by hand serves none unless told to.
+    content_metrics_port: int = 0
+    user_metrics_port: int = 0
+    ingest_metrics_port: int = 0
+    reflection_metrics_port: int = 0
+    worker_metrics_port: int = 0
     grpc_max_workers: int = 32
     # Largest gRPC message a service accepts (upload chunks are at most 1 MiB).
     grpc_max_message_bytes: int = 4 * 1024 * 1024

@@ -47,6 +47,7 @@ def main() -> None:
         content_service_pb2_grpc.add_ContentServiceServicer_to_server,
         build,
         port=lambda settings: settings.content_port,
+        metrics_port=lambda settings: settings.content_metrics_port,
         migrate="content",
     )
 

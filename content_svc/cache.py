@@ -17,6 +17,7 @@ from typing import TypeVar
 import pydantic
 import redis
 
+from common.metrics import CACHE_LOOKUPS
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ T = TypeVar("T")
 
 # v2: entries are pydantic JSON of the domain types (v1 entries were positional lists).
 _PREFIX = "content:v2:"
+_HIT, _MISS, _ERROR = (CACHE_LOOKUPS.labels("content", result) for result in ("hit", "miss", "error"))
 
 
 class ReadCache:
@@ -62,13 +64,16 @@ class ReadCache:
 
     def get(self, key: str) -> bytes | None:
         if not self._available():
+            _ERROR.inc()  # skipped while backing off after a failure
             return None
         assert self._client is not None
         try:
             value = self._client.get(_PREFIX + key)
         except (redis.RedisError, OSError) as error:
+            _ERROR.inc()
             self._failed("get", error)
             return None
+        (_HIT if isinstance(value, bytes) else _MISS).inc()
         return value if isinstance(value, bytes) else None
 
     def set(self, key: str, value: bytes) -> None:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from common import tracing
 from common.auth import KNOWN_ROLES, mint_token
 from common.settings import Settings
 from devstack import registry
@@ -41,7 +42,9 @@ def banner(stack: Stack) -> str:
         f"  Postgres 16      127.0.0.1:{p.postgres}  databases db_content (pgvector), db_user; user postgres",
         f"  Redis            127.0.0.1:{p.redis}",
         "  Celery worker    ingest_svc.worker",
-        f"  Logs             {stack.logs_dir}/",
+        *metrics_lines(stack),
+        f"  Tracing          {tracing_line(stack)}",
+        f"  Logs             {stack.logs_dir}/  (JSON lines; docs/operations.md)",
         f"  JWT secret       {jwt_secret_path(stack.data_dir)}  (HS256; tokens stay valid across restarts)",
         "",
         "Get a token:  make -s token USER=t1 ROLE=teacher   (ROLE=admin for ingest and global pedagogy;",
@@ -52,6 +55,28 @@ def banner(stack: Stack) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+METRICS_LABELS = {"content": "ContentService", "user": "UserService", "ingest": "IngestService",
+                  "reflection": "Reflection", "worker": "Celery worker", "envoy": "Envoy"}
+
+
+def metrics_lines(stack: Stack) -> list[str]:
+    """Each process' Prometheus endpoint, aligned under one heading."""
+    urls = stack.metrics_urls()
+    width = max(len(url) for url in urls.values())
+    lines = [f"{url:<{width}}  {METRICS_LABELS.get(name, name)}" for name, url in urls.items()]
+    headings = ["  Metrics          "] + ["                   "] * (len(lines) - 1)
+    return [heading + line for heading, line in zip(headings, lines, strict=True)]
+
+
+def tracing_line(stack: Stack) -> str:
+    exporter = tracing.exporter_name({**os.environ, **stack.env})
+    if exporter == "otlp":
+        return f"OTLP/HTTP to {stack.otlp_traces_url()} (every process and Envoy)"
+    if exporter == "console":
+        return "spans as JSON lines in each process' log (OTEL_TRACES_EXPORTER=console)"
+    return "off (OTEL_EXPORTER_OTLP_ENDPOINT=http://HOST:4318 exports OTLP, OTEL_TRACES_EXPORTER=console logs spans)"
 
 
 def up(data_dir: Path, with_envoy: bool) -> int:

@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO
 
+from common import tracing
+from common.metrics import MULTIPROC_DIR_VARIABLE
 from common.settings import Settings
 from devstack import postgres, processes
 from devstack.registry import LOCK_NAME
@@ -30,6 +33,8 @@ PROCESS_NAMES = ("postgres", "redis", "content", "user", "ingest", "reflection",
 SERVICE_MODULES = {"content": "content_svc", "user": "user_svc", "ingest": "ingest_svc",
                    "reflection": "reflection_svc"}
 REPLICABLE = ("content", "user", "ingest")
+# The processes serving Prometheus metrics (<NAME>_METRICS_PORT), each from a folder of its own.
+METRICS_PROCESSES = ("content", "user", "ingest", "reflection", "worker")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,6 +65,11 @@ class StackPorts:
     reflection: int = 50054
     envoy: int = 8080
     envoy_admin: int = 9901
+    content_metrics: int = 9151
+    user_metrics: int = 9152
+    ingest_metrics: int = 9153
+    reflection_metrics: int = 9154
+    worker_metrics: int = 9155
 
     @classmethod
     def free(cls) -> StackPorts:
@@ -146,11 +156,15 @@ class Stack:
         self.with_envoy = with_envoy
         self.cors_origins = list(cors_origins or envoy_renderer().DEFAULT_CORS_ORIGINS)
         self.replica_ports: dict[str, int] = {}
+        # A replica is another instance of the service: it serves its own metrics.
+        self.replica_metrics_ports: dict[str, int] = {}
         for service, count in (replicas or {}).items():
             if service not in REPLICABLE:
                 raise ValueError(f"only {REPLICABLE} can have replicas, not {service!r}")
-            for index, port in enumerate(free_ports(count - 1), start=2):
-                self.replica_ports[f"{service}-{index}"] = port
+            spare = iter(free_ports(2 * (count - 1)))
+            for index in range(2, count + 1):
+                self.replica_ports[f"{service}-{index}"] = next(spare)
+                self.replica_metrics_ports[f"{service}-{index}"] = next(spare)
         self.worker_concurrency = worker_concurrency
         # durable=False trades crash safety for speed (tests): no fsync in Postgres and Redis.
         self.durable = durable
@@ -204,6 +218,23 @@ class Stack:
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.port(name)}"
 
+    def metrics_port(self, name: str) -> int:
+        """The port process `name` (a service, a replica, the worker) serves its metrics on."""
+        port: int = self.replica_metrics_ports.get(name) or getattr(self.ports, f"{name}_metrics")
+        return port
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Every process' Prometheus metrics by process name, Envoy's (its admin interface) included."""
+        urls = {name: f"http://127.0.0.1:{self.metrics_port(name)}/metrics" for name in self.names()
+                if name.rsplit("-", 1)[0] in METRICS_PROCESSES}
+        if self.with_envoy:
+            urls["envoy"] = f"http://127.0.0.1:{self.ports.envoy_admin}/stats/prometheus"
+        return urls
+
+    def metrics_dir(self, name: str) -> Path:
+        """Process `name`'s PROMETHEUS_MULTIPROC_DIR, emptied before each start."""
+        return self.data_dir / "metrics" / name
+
     def replicas_of(self, service: str) -> list[str]:
         """The process names serving `service`: itself, then its replicas."""
         return [service, *(name for name in self.replica_ports if name.rsplit("-", 1)[0] == service)]
@@ -249,7 +280,10 @@ class Stack:
         for name in processes.sweep(self.pids_dir):
             log.warning("stopped %s, left running by a previous run on %s", name, self.data_dir)
         listeners = [n for n in self.names() if n != "worker"] + (["envoy_admin"] if self.with_envoy else [])
-        busy = [f"{n} ({self.port(n)})" for n in listeners if port_in_use(self.port(n))]
+        ports = {f"{n} ({self.port(n)})": self.port(n) for n in listeners}
+        ports |= {f"{n} metrics ({self.metrics_port(n)})": self.metrics_port(n)
+                  for n in self.metrics_urls() if n != "envoy"}
+        busy = [label for label, port in ports.items() if port_in_use(port)]
         if busy:
             raise StackError("ports already in use: " + ", ".join(busy))
         self.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -297,18 +331,25 @@ class Stack:
         if service in SERVICE_MODULES:
             return [sys.executable, "-m", SERVICE_MODULES[service]]
         if name == "worker":
-            return [sys.executable, "-m", "celery", "-A", "ingest_svc.worker", "worker", "--loglevel", "INFO",
-                    "--concurrency", str(self.worker_concurrency), "--hostname", f"worker-{self.ports.ingest}@%h",
-                    "--without-gossip", "--without-mingle"]
+            # --quiet: no banner, so its log holds JSON lines only.
+            return [sys.executable, "-m", "celery", "--quiet", "-A", "ingest_svc.worker", "worker",
+                    "--loglevel", "INFO", "--concurrency", str(self.worker_concurrency),
+                    "--hostname", f"worker-{self.ports.ingest}@%h", "--without-gossip", "--without-mingle"]
         if name == "envoy":
             return self._envoy_command()
         raise ValueError(f"unknown process {name!r}; expected one of {PROCESS_NAMES}")
 
     def _process_env(self, name: str) -> dict[str, str]:
-        """What one process' environment adds to the stack's: a replica's own port."""
+        """What one process' environment adds to the stack's: a replica's own port, and where the
+        process serves its metrics from which folder (not in `env`, which tools and tests reuse)."""
+        service = name.rsplit("-", 1)[0] if name in self.replica_ports else name
+        env = {}
         if name in self.replica_ports:
-            return {f"{name.rsplit('-', 1)[0].upper()}_PORT": str(self.replica_ports[name])}
-        return {}
+            env[f"{service.upper()}_PORT"] = str(self.replica_ports[name])
+        if service in METRICS_PROCESSES:
+            env[f"{service.upper()}_METRICS_PORT"] = str(self.metrics_port(name))
+            env[MULTIPROC_DIR_VARIABLE] = str(self.metrics_dir(name))
+        return env
 
     def _envoy_command(self) -> list[str]:
         def endpoints(service: str) -> list[tuple[str, int]]:
@@ -324,12 +365,21 @@ class Stack:
             reflection=("127.0.0.1", self.ports.reflection),
             descriptor_path=str(ROOT / "gen" / "descriptors.binpb"),
             cors_origins=self.cors_origins,
+            otlp_traces_url=self.otlp_traces_url(),
         )
         path = self.data_dir / "envoy.yaml"
         path.write_text(config)
         envoy_bin = Path(sys.executable).parent / "envoy"
         return [str(envoy_bin), "-c", str(path), "--log-level", "warn",
                 "--base-id", str(self.ports.envoy), "--drain-time-s", "2"]
+
+    def otlp_traces_url(self) -> str | None:
+        """Where the processes export spans over OTLP/HTTP, when tracing is on (OTEL_* variables)."""
+        env = {**os.environ, **self.env}
+        if tracing.exporter_name(env) != "otlp":
+            return None
+        explicit = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        return explicit or env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/") + "/v1/traces"
 
     def start_process(self, name: str) -> None:
         if name in self._procs and self._procs[name].poll() is None:
@@ -345,7 +395,12 @@ class Stack:
         log_file = (self.logs_dir / f"{name}.log").open("ab")
         self._log_offsets[name] = log_file.tell()
         self._log_files[name] = log_file
-        env = {**os.environ, **self.env, **self._process_env(name), "PYTHONUNBUFFERED": "1"}
+        own_env = self._process_env(name)
+        if MULTIPROC_DIR_VARIABLE in own_env:
+            # Fresh for every start: what an earlier run of the process counted is gone with it.
+            shutil.rmtree(own_env[MULTIPROC_DIR_VARIABLE], ignore_errors=True)
+            Path(own_env[MULTIPROC_DIR_VARIABLE]).mkdir(parents=True)
+        env = {**os.environ, **self.env, **own_env, "PYTHONUNBUFFERED": "1"}
         # Each child leads a process group of its own (a Celery worker's pool included), so stopping
         # it stops all of it and a Ctrl-C meant for the supervisor does not hit it first; it is told
         # to stop when the supervisor dies however it dies (see devstack/processes.py).

@@ -17,7 +17,10 @@ What the front does (DESIGN.md §2):
   for read-only methods, reset streams are retried on another replica, and outlier detection ejects
   a replica that keeps failing (see `_retry_policy` and `_outlier_detection`);
 - per-route timeouts (streaming routes are never cut by a deadline), JSON body size limits, active
-  gRPC health checks of every upstream, and the admin interface on loopback only;
+  gRPC health checks of every upstream, and the admin interface on loopback only (its Prometheus
+  statistics at /stats/prometheus);
+- W3C trace context passes through to the services; with an OTLP/HTTP collector configured, the
+  front starts or continues each request's trace and exports its own spans (see `_tracing`);
 - errors the front produces itself for JSON clients (malformed body, wrong types, unknown enum names,
   unknown routes, 413, no upstream) have the services' JSON error shape `{code, message, details}`
   with an ErrorInfo (see `_local_reply_config`); unknown JSON body fields and unknown query
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -70,8 +74,10 @@ ALLOW_METHODS = "GET,POST,PATCH,DELETE,OPTIONS"
 # The usual local dev servers (React/Next 3000, Vite 5173, Django and `python -m http.server` 8000).
 DEFAULT_CORS_ORIGINS = [f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 5173, 8000)]
 
-# Compose target: container names from docker-compose.yml, descriptor mounted read-only.
+# Compose target: container names from docker-compose.yml, descriptor mounted read-only; Envoy's
+# statistics for Prometheus on the compose network (the admin interface stays on loopback).
 COMPOSE_DESCRIPTOR_PATH = "/etc/envoy/descriptors.binpb"
+COMPOSE_STATS_PORT = 9902
 
 Address = tuple[str, int]
 
@@ -326,6 +332,74 @@ def _http_filters(descriptor_path: str) -> list[dict[str, Any]]:
     ]
 
 
+OTLP_CLUSTER = "opentelemetry_collector"
+TRACING_SERVICE_NAME = "Envoy"
+
+
+def _tracing(otlp_traces_url: str) -> dict[str, Any]:
+    """Envoy's OpenTelemetry tracer: a span per request, exported over OTLP/HTTP to `otlp_traces_url`.
+
+    It continues the caller's `traceparent` or starts a trace, and sends the services its own span
+    as their parent. Without a collector the front configures no tracer (Envoy's needs an exporter):
+    `traceparent` then passes through unchanged and each service starts the trace itself.
+    """
+    return {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": _typed(
+                "envoy.config.trace.v3.OpenTelemetryConfig",
+                service_name=TRACING_SERVICE_NAME,
+                http_service={"http_uri": {"uri": otlp_traces_url, "cluster": OTLP_CLUSTER, "timeout": "2s"}},
+            ),
+        },
+    }
+
+
+def _otlp_cluster(otlp_traces_url: str) -> dict[str, Any]:
+    url = urllib.parse.urlsplit(otlp_traces_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"the OTLP traces endpoint must be an http(s) URL, not {otlp_traces_url!r}")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    cluster: dict[str, Any] = {
+        "name": OTLP_CLUSTER,
+        "type": "STRICT_DNS",
+        "connect_timeout": "2s",
+        "dns_lookup_family": "V4_ONLY",
+        "load_assignment": {"cluster_name": OTLP_CLUSTER, "endpoints": [
+            {"lb_endpoints": [{"endpoint": {"address": _socket_address(url.hostname, port)}}]}]},
+    }
+    if url.scheme == "https":
+        cluster["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": _typed(
+            "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni=url.hostname)}
+    return cluster
+
+
+STATS_CLUSTER = "envoy_admin"
+STATS_PATH = "/stats/prometheus"
+
+
+def _stats_listener(host: str, port: int) -> dict[str, Any]:
+    """A listener serving only the admin interface's /stats/prometheus, for a Prometheus that cannot
+    reach the admin port (loopback only, and it can also stop Envoy)."""
+    manager = _typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix="stats",
+        route_config={"virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": [
+            {"match": {"path": STATS_PATH}, "route": {"cluster": STATS_CLUSTER}},
+        ]}]},
+        http_filters=[{"name": "envoy.filters.http.router",
+                       "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router")}],
+    )
+    return {"name": "stats", "address": _socket_address(host, port), "filter_chains": [{"filters": [
+        {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}]}
+
+
+def _stats_cluster(admin_port: int) -> dict[str, Any]:
+    return {"name": STATS_CLUSTER, "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
+        "cluster_name": STATS_CLUSTER,
+        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address("127.0.0.1", admin_port)}}]}]}}
+
+
 def build_envoy_config(
     *,
     listen_host: str,
@@ -337,11 +411,14 @@ def build_envoy_config(
     reflection: Address,
     descriptor_path: str,
     cors_origins: Sequence[str],
+    otlp_traces_url: str | None = None,
+    stats_port: int | None = None,
 ) -> dict[str, Any]:
     """The bootstrap configuration as a plain dict (what `render_envoy_config` dumps).
 
     `content`, `user` and `ingest` list each service's replicas; `reflection` is the suite's
-    reflection server.
+    reflection server; `otlp_traces_url` (an OTLP/HTTP collector's /v1/traces) turns tracing on;
+    `stats_port` serves Envoy's Prometheus statistics on the listen host besides the admin interface.
     """
     upstreams = [
         Upstream("content", content, CONTENT_SERVICE),
@@ -369,18 +446,18 @@ def build_envoy_config(
         local_reply_config=_local_reply_config(),
     )
     http_filter = {"name": "envoy.filters.network.http_connection_manager", "typed_config": connection_manager}
+    listeners = [{"name": "front", "address": _socket_address(listen_host, listen_port),
+                  "filter_chains": [{"filters": [http_filter]}]}]
+    clusters = [_cluster(u) for u in upstreams]
+    if otlp_traces_url:
+        connection_manager["tracing"] = _tracing(otlp_traces_url)
+        clusters.append(_otlp_cluster(otlp_traces_url))
+    if stats_port:
+        listeners.append(_stats_listener(listen_host, stats_port))
+        clusters.append(_stats_cluster(admin_port))
     return {
         "admin": {"address": _socket_address("127.0.0.1", admin_port)},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "front",
-                    "address": _socket_address(listen_host, listen_port),
-                    "filter_chains": [{"filters": [http_filter]}],
-                }
-            ],
-            "clusters": [_cluster(u) for u in upstreams],
-        },
+        "static_resources": {"listeners": listeners, "clusters": clusters},
     }
 
 
@@ -397,7 +474,7 @@ def parse_cors_origins(value: str | None) -> list[str]:
 
 
 def render_compose(descriptor_path: str = COMPOSE_DESCRIPTOR_PATH,
-                   cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS) -> str:
+                   cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS, otlp_traces_url: str | None = None) -> str:
     """The docker-compose target: container names and the ports the services use in containers."""
     return render_envoy_config(
         listen_host="0.0.0.0",
@@ -409,6 +486,8 @@ def render_compose(descriptor_path: str = COMPOSE_DESCRIPTOR_PATH,
         reflection=("reflection", 50054),
         descriptor_path=descriptor_path,
         cors_origins=cors_origins,
+        otlp_traces_url=otlp_traces_url,
+        stats_port=COMPOSE_STATS_PORT,
     )
 
 
@@ -436,10 +515,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", choices=["compose", "embedded"], default="compose")
     parser.add_argument("--descriptor-path", help="override the descriptor set path (compose target)")
     parser.add_argument("--cors-origins", help="allowed browser origins, comma separated (default: local dev servers)")
+    parser.add_argument("--otlp-traces-url", help="trace through the front: an OTLP/HTTP collector's traces URL "
+                                                  "(compose target), e.g. http://otel-collector:4318/v1/traces")
     args = parser.parse_args(argv)
     origins = parse_cors_origins(args.cors_origins)
     if args.target == "compose":
-        sys.stdout.write(render_compose(args.descriptor_path or COMPOSE_DESCRIPTOR_PATH, origins))
+        sys.stdout.write(render_compose(args.descriptor_path or COMPOSE_DESCRIPTOR_PATH, origins, args.otlp_traces_url))
     else:
         sys.stdout.write(render_embedded(origins))
 

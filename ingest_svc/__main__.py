@@ -27,6 +27,7 @@ def main() -> None:
         ingest_service_pb2_grpc.add_IngestServiceServicer_to_server,
         build,
         port=lambda settings: settings.ingest_port,
+        metrics_port=lambda settings: settings.ingest_metrics_port,
         migrate="content",
     )
 

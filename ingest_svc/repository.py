@@ -126,6 +126,12 @@ def list_jobs(
     ).fetchall()
 
 
+def count_jobs_by_state(conn: Conn) -> dict[JobState, int]:
+    """How many jobs are in each state (every state present, zero when none): the worker's metrics."""
+    rows = conn.execute("SELECT state, count(*) FROM ingest_jobs GROUP BY state").fetchall()
+    return {state: 0 for state in JobState} | {JobState(state): count for state, count in rows}
+
+
 # --- pipeline progress -------------------------------------------------------------------------
 
 

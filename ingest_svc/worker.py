@@ -34,6 +34,7 @@ from ingest_svc import repository
 from ingest_svc.pipeline import HoldPoints, Pipeline
 from ingest_svc.rules.jobs import FailureReason, IngestFailed, JobCancelled
 from ingest_svc.storage import ObjectStorage, storage_from_settings
+from ingest_svc.telemetry import instrument_celery
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 3600},
     worker_hijack_root_logger=False,
 )
+# JSON logs, metrics (WORKER_METRICS_PORT) and tracing of the tasks: ingest_svc.telemetry.
+instrument_celery(app)
 
 
 def task_id(job_id: uuid.UUID, step: str) -> str:

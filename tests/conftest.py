@@ -28,8 +28,10 @@ def _envoy_available() -> bool:
 
 
 @contextlib.contextmanager
-def running_stack(prefix: str, replicas: dict[str, int] | None = None) -> Iterator[Stack]:
-    """A whole stack on free ports in a fresh temporary folder, stopped and removed afterwards."""
+def running_stack(prefix: str, replicas: dict[str, int] | None = None,
+                  env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """A whole stack on free ports in a fresh temporary folder, stopped and removed afterwards; `env`
+    adds to its processes' environment."""
     # Not under pytest's basetemp: a concurrent pytest session resets that folder's mode to 0700 and
     # prunes old numbered folders, which would cut off (or delete) this session's Postgres cluster.
     data_dir = Path(tempfile.mkdtemp(prefix=prefix))
@@ -37,7 +39,7 @@ def running_stack(prefix: str, replicas: dict[str, int] | None = None) -> Iterat
     # INGEST_HOLD_DIR: where ingest tests hold a job mid-book (tests/ingest/helpers.py, HeldJob).
     holds = data_dir / "holds"
     holds.mkdir()
-    extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds)}
+    extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds), **(env or {})}
     the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=False,
                       extra_env=extra_env, replicas=replicas)
     try:

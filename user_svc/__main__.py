@@ -27,6 +27,7 @@ def main() -> None:
         user_service_pb2_grpc.add_UserServiceServicer_to_server,
         build,
         port=lambda settings: settings.user_port,
+        metrics_port=lambda settings: settings.user_metrics_port,
         migrate="user",
     )
 

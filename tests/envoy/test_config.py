@@ -61,12 +61,13 @@ def test_committed_compose_config_is_the_renderer_output(render: ModuleType) -> 
 
 
 def test_both_targets_differ_only_in_addresses(render: ModuleType) -> None:
+    # ... and in the statistics listener, which only compose needs (its admin port is unreachable).
     compose = yaml.safe_load(render.render_compose())
     local = yaml.safe_load(embedded(render, listen_host="0.0.0.0", listen_port=8080, admin_port=9901,
                                     content=[("content", 50051)], user=[("user", 50052)],
                                     ingest=[("ingest", 50053)], reflection=("reflection", 50054),
                                     descriptor_path=render.COMPOSE_DESCRIPTOR_PATH,
-                                    cors_origins=render.DEFAULT_CORS_ORIGINS))
+                                    cors_origins=render.DEFAULT_CORS_ORIGINS, stats_port=render.COMPOSE_STATS_PORT))
     assert compose == local
 
 
@@ -230,3 +231,34 @@ def test_cors_defaults_are_the_usual_local_dev_servers(render: ModuleType) -> No
         "route_config"]["virtual_hosts"][0]
     policy = vhost["typed_per_filter_config"]["envoy.filters.http.cors"]
     assert {m["exact"] for m in policy["allow_origin_string_match"]} == expected
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:4318/v1/traces", "https://collector.example/v1/traces"],
+                         ids=["http", "https"])
+def test_tracing_to_an_otlp_collector_validates(render: ModuleType, tmp_path: Path, url: str) -> None:
+    text = embedded(render, otlp_traces_url=url)
+    validate(text, tmp_path)
+    config = yaml.safe_load(text)
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    exporter = manager["tracing"]["provider"]["typed_config"]["http_service"]["http_uri"]
+    assert exporter["uri"] == url
+    [cluster] = [c for c in config["static_resources"]["clusters"] if c["name"] == exporter["cluster"]]
+    assert ("transport_socket" in cluster) == url.startswith("https")
+
+
+def test_without_a_collector_the_front_configures_no_tracer(render: ModuleType) -> None:
+    # Envoy's tracer needs an exporter; without one, traceparent passes through to the services untouched.
+    config = yaml.safe_load(embedded(render))
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    assert "tracing" not in manager
+
+
+def test_compose_serves_envoys_statistics_and_nothing_else_of_the_admin_interface(render: ModuleType) -> None:
+    config = yaml.safe_load(render.render_compose())
+    [stats] = [listener for listener in config["static_resources"]["listeners"] if listener["name"] == "stats"]
+    manager = stats["filter_chains"][0]["filters"][0]["typed_config"]
+    [route] = [r for host in manager["route_config"]["virtual_hosts"] for r in host["routes"]]
+    assert route["match"] == {"path": "/stats/prometheus"}
+    [admin] = [c for c in config["static_resources"]["clusters"] if c["name"] == route["route"]["cluster"]]
+    address = admin["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert address == config["admin"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 9901}

@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -185,6 +187,31 @@ def test_cors_origins_from_the_environment_reach_a_browser(
     preflight = http_request(f"127.0.0.1:{suite.ports.envoy}", "OPTIONS", "/v1/profile", headers={
         "origin": "http://localhost:5173", "access-control-request-method": "GET"})
     assert preflight.header("access-control-allow-origin") is None
+
+
+def test_the_banner_lists_each_metrics_endpoint_and_its_counters_move(
+    suite: DevSuite, folders: dict[str, Path]
+) -> None:
+    banner = "".join(suite.output)
+    urls = dict(re.findall(r"(http://127\.0\.0\.1:\d+/(?:metrics|stats/prometheus))\s+(\S.*)", banner))
+    assert sorted(urls.values()) == sorted(
+        ["ContentService", "UserService", "IngestService", "Reflection", "Celery worker", "Envoy"]), banner
+    assert f"http://127.0.0.1:{suite.ports.user_metrics}/metrics" in urls
+    for url in urls:
+        assert "# TYPE" in urllib.request.urlopen(url, timeout=10).read().decode(), url
+
+    user_metrics = f"http://127.0.0.1:{suite.ports.user_metrics}/metrics"
+    handled = re.compile(r'^grpc_server_handled_total\{grpc_code="OK",grpc_method="GetProfile",'
+                         r'grpc_service="teaching.user.v1.UserService",grpc_type="unary"} (\S+)$', re.MULTILINE)
+
+    def profiles_served() -> float:
+        found = handled.search(urllib.request.urlopen(user_metrics, timeout=10).read().decode())
+        return float(found.group(1)) if found else 0.0
+
+    before = profiles_served()
+    token = make_token(second_clone(folders["clone"]), suite.env, "metrics-user").stdout.strip()
+    assert http_request(f"127.0.0.1:{suite.ports.envoy}", "GET", "/v1/profile", token=token).status == 200
+    assert profiles_served() == before + 1
 
 
 def test_sigkill_of_the_supervisor_leaves_no_process_behind(suite: DevSuite) -> None:
