@@ -67,8 +67,9 @@ def _load_the_old_way(conn: psycopg.Connection[Any], book_id: uuid.UUID) -> None
     )
     nodes, atoms = f"structure_nodes_{book_id.hex}", f"content_atoms_{book_id.hex}"
     for table, parent in ((nodes, "structure_nodes"), (atoms, "content_atoms")):
-        conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING CONSTRAINTS)").format(
-            sql.Identifier(table), sql.Identifier(parent)))
+        conn.execute(sql.SQL(
+            "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING CONSTRAINTS)"
+        ).format(sql.Identifier(table), sql.Identifier(parent)))
     for node in loadable.nodes:
         conn.execute(
             sql.SQL("""INSERT INTO {} (book_id, node_id, parent_node_id, preorder, subtree_end, level, ordinal, title,
@@ -131,7 +132,8 @@ def test_books_loaded_before_the_shared_tables_are_moved_into_them(stack: Stack,
         partitions = conn.execute(
             "SELECT count(*) FROM pg_class WHERE relname ~ '^(content_atoms|structure_nodes)_[0-9a-f]{32}'").fetchone()
         assert partitions == (0,)
-        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'atom_vectors_hnsw_384'").fetchone() == (1,)
+        index = conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'atom_vectors_hnsw_384'").fetchone()
+        assert index == (1,)
 
     with contextlib.ExitStack() as resources:
         service = resources.enter_context(use_cases(stack, postgres_content_db=scratch_database))
