@@ -25,7 +25,13 @@ from content_svc.contract import Embedder, ParsedAtom, ParsedBook, ParsedNode
 from content_svc.writer import load_book
 from devstack import Stack
 from ingest_svc.pdf import open_pdf, page_text, read_outline
-from ingest_svc.rules.passages import AtomDraft, atoms_from_segments, extend_into_shared_pages, split_page
+from ingest_svc.rules.passages import (
+    AtomDraft,
+    atoms_from_segments,
+    extend_into_shared_pages,
+    heading_pages,
+    split_page,
+)
 from ingest_svc.rules.structure import nodes_from_outline, page_range_nodes
 from teaching.content.v1 import content_service_pb2 as content_pb
 from teaching.content.v1 import content_service_pb2_grpc
@@ -48,6 +54,7 @@ def parse_pdf(path: Path) -> tuple[int, list[ParsedNode], list[AtomDraft]]:
         nodes = nodes_from_outline(entries, page_count, front_matter=front_matter)
     else:
         nodes = page_range_nodes(page_count)
+    nodes = heading_pages(nodes, texts)
     starts = {node.first_page for node in nodes} - {1}
     nodes = extend_into_shared_pages(nodes, {page: texts[page] for page in starts})
     segments = [segment for page in range(1, page_count + 1) for segment in split_page(nodes, page, texts[page])]
