@@ -212,7 +212,7 @@ class ContentUseCases:
                 vector_query = retrieval.VectorQuery(route, vector, scope.embedding[1], depth, self._ef_search)
         text = valid.text if valid.mode is not SearchMode.VECTOR else ""
         if not (text or vector_query or subtree):
-            return search_rules.ranked(valid.mode, nearest(), [], self._fusion)
+            return search_rules.ranked(valid.mode, nearest(), [], self._fusion, 0)
         # The in-process vector ranking is computed while Postgres reads the posting lists.
         reads, in_process = retrieval.read_candidates(
             conn, text, None if scope.whole_library else scope.book_nos, vector_query, subtree, nearest
@@ -220,7 +220,7 @@ class ContentUseCases:
         atoms, mean_length = search_rules.bm25_statistics(scope.books)
         text_ranking = search_rules.bm25(reads.terms, atoms, mean_length, self._bm25, depth, reads.subtree_ordinals)
         vector_ranking = reads.vector_ranking if vector_query is not None else in_process
-        return search_rules.ranked(valid.mode, vector_ranking, text_ranking, self._fusion)
+        return search_rules.ranked(valid.mode, vector_ranking, text_ranking, self._fusion, reads.query_lexemes)
 
     # --- pedagogy strategies -------------------------------------------------------------------
 

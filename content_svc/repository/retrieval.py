@@ -43,22 +43,27 @@ class Reads:
     """What the first round trip of a search returns."""
 
     terms: list[TermPostings]
+    # How many distinct lexemes the query text has (held by the searched books or not).
+    query_lexemes: int
     vector_ranking: list[Candidate]
     # The ordinals of the subtree's atoms, when the search is within one.
     subtree_ordinals: npt.NDArray[numpy.int64] | None
 
 
-def _books_condition(book_nos: Sequence[int] | None, column: str) -> str:
-    return "" if book_nos is None else f"AND {column} = ANY(%(books)s)"
+def _books_condition(book_nos: Sequence[int] | None) -> str:
+    return "" if book_nos is None else "AND book_no = ANY(%(books)s)"
 
 
 def _postings_statement(book_nos: Sequence[int] | None) -> str:
-    return f"""SELECT lexeme, array_agg(book_no ORDER BY book_no), array_agg(df ORDER BY book_no),
-                      string_agg(entries, ''::bytea ORDER BY book_no)
-               FROM postings
-               WHERE lexeme = ANY(tsvector_to_array(to_tsvector('english', %(text)s)))
-                     {_books_condition(book_nos, "book_no")}
-               GROUP BY lexeme"""
+    """A row per query lexeme (by Postgres' english configuration, as at load time): its lists in the
+    books, concatenated (NULLs when no searched book holds it)."""
+    books = "" if book_nos is None else "AND p.book_no = ANY(%(books)s)"
+    return f"""SELECT q.lexeme, array_agg(p.book_no ORDER BY p.book_no) FILTER (WHERE p.book_no IS NOT NULL),
+                      array_agg(p.df ORDER BY p.book_no) FILTER (WHERE p.book_no IS NOT NULL),
+                      string_agg(p.entries, ''::bytea ORDER BY p.book_no)
+               FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) q(lexeme)
+               LEFT JOIN postings p ON p.lexeme = q.lexeme {books}
+               GROUP BY q.lexeme"""
 
 
 def _vector_statement(query: VectorQuery, book_nos: Sequence[int] | None, subtree: Subtree | None) -> str:
@@ -69,7 +74,7 @@ def _vector_statement(query: VectorQuery, book_nos: Sequence[int] | None, subtre
         return f"""SELECT book_no, ordinal, 1 - d FROM (
                        SELECT book_no, ordinal, embedding::{halfvec} <=> %(q)s::{halfvec} AS d
                        FROM atom_vectors WHERE vector_dims(embedding) = {int(query.dimension)}
-                            {_books_condition(book_nos, "book_no")}
+                            {_books_condition(book_nos)}
                        ORDER BY embedding::{halfvec} <=> %(q)s::{halfvec} LIMIT %(ef)s) c
                    ORDER BY d, book_no, ordinal LIMIT %(depth)s"""
     # Exact: OFFSET 0 fences the scan, so no index can serve the ORDER BY (a complete top-N sort).
@@ -80,7 +85,7 @@ def _vector_statement(query: VectorQuery, book_nos: Sequence[int] | None, subtre
                     AND a.node_preorder BETWEEN %(sub_first)s AND %(sub_last)s OFFSET 0"""
     else:
         scan = f"""SELECT book_no, ordinal, embedding <=> %(q)s::halfvec AS d FROM atom_vectors
-                   WHERE true {_books_condition(book_nos, "book_no")} OFFSET 0"""
+                   WHERE true {_books_condition(book_nos)} OFFSET 0"""
     return f"SELECT book_no, ordinal, 1 - d FROM ({scan}) s ORDER BY d, book_no, ordinal LIMIT %(depth)s"
 
 
@@ -109,10 +114,11 @@ def read_candidates(
         if subtree is not None:
             ordinals.execute(_SUBTREE_ORDINALS, params, prepare=True)
         computed = meanwhile()
-    terms = [_term(*row) for row in postings.fetchall()] if text else []
+    lists = postings.fetchall() if text else []
+    terms = [_term(*row) for row in lists if row[1] is not None]
     ranking = [Candidate(*row) for row in vectors.fetchall()] if vector is not None else []
     within = numpy.asarray(ordinals.fetchone()[0], dtype=numpy.int64) if subtree is not None else None  # type: ignore[index]
-    return Reads(terms, ranking, within), computed
+    return Reads(terms, len(lists), ranking, within), computed
 
 
 def _term(lexeme: str, books: list[int], counts: list[int], entries: bytes) -> TermPostings:

@@ -36,16 +36,27 @@ class FusionWeights:
 
     Lexical evidence gets the larger weight: with the default hashing embedder BM25 is the stronger
     ranker (DESIGN.md §4), and the vector ranker mostly breaks ties and adds near-synonym recall.
+    The vector's weight also grows with the query: the vector of two or three words is little more
+    than those words (which BM25 matches better, weighed by rarity) plus hashing noise, and it cost
+    title-like queries their right answer; a sentence's vector carries its phrasing. So the weight
+    is `vector * min(1, (lexemes / full_vector_lexemes) ** 2)` for a query of `lexemes` distinct
+    lexemes (full weight without query text). docs/benchmarks.md has the measurements behind it.
     """
 
     text: float = 1.0
     vector: float = 0.5
     k: int = 60
+    full_vector_lexemes: int = 7
     # Each ranker contributes this many candidates (at least top_k).
     depth: int = 50
     # Text candidates scoring below this fraction of the best BM25 score matched only common words;
     # ranks alone cannot tell that, and letting them vote buries a passage with the rare exact term.
     text_relative_cutoff: float = 0.2
+
+    def vector_weight(self, query_lexemes: int) -> float:
+        if query_lexemes == 0:
+            return self.vector
+        return self.vector * min(1.0, (query_lexemes / self.full_vector_lexemes) ** 2)
 
 
 @dataclass(frozen=True)
@@ -307,14 +318,15 @@ def bm25_statistics(books: Sequence[CatalogueEntry]) -> tuple[float, float]:
 
 
 def fuse(
-    vector_ranking: Sequence[Candidate], text_ranking: Sequence[Candidate], weights: FusionWeights
+    vector_ranking: Sequence[Candidate], text_ranking: Sequence[Candidate], weights: FusionWeights,
+    query_lexemes: int,
 ) -> list[Candidate]:
     """Reciprocal rank fusion of the two rankings, best first (ties broken by book number, then ordinal)."""
     if text_ranking:
         floor = text_ranking[0].score * weights.text_relative_cutoff
         text_ranking = [candidate for candidate in text_ranking if candidate.score >= floor]
     fused: dict[tuple[int, int], float] = {}
-    for weight, ranking in ((weights.vector, vector_ranking), (weights.text, text_ranking)):
+    for weight, ranking in ((weights.vector_weight(query_lexemes), vector_ranking), (weights.text, text_ranking)):
         for rank, candidate in enumerate(ranking, start=1):
             key = (candidate.book_no, candidate.ordinal)
             fused[key] = fused.get(key, 0.0) + weight / (weights.k + rank)
@@ -323,11 +335,12 @@ def fuse(
 
 
 def ranked(
-    mode: SearchMode, vector_ranking: Sequence[Candidate], text_ranking: Sequence[Candidate], fusion: FusionWeights
+    mode: SearchMode, vector_ranking: Sequence[Candidate], text_ranking: Sequence[Candidate], fusion: FusionWeights,
+    query_lexemes: int,
 ) -> list[Candidate]:
     """The ranking a mode answers with."""
     if mode is SearchMode.VECTOR:
         return list(vector_ranking)
     if mode is SearchMode.TEXT:
         return list(text_ranking)
-    return fuse(vector_ranking, text_ranking, fusion)
+    return fuse(vector_ranking, text_ranking, fusion, query_lexemes)

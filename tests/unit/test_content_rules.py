@@ -54,9 +54,9 @@ ADMIN = Identity(user_id="a1", roles=frozenset({"admin"}))
 
 
 def test_fusion_adds_weighted_reciprocal_ranks() -> None:
-    weights = FusionWeights(text=1.0, vector=0.5, k=60)
+    weights = FusionWeights(text=1.0, vector=0.5, k=60, full_vector_lexemes=7)
     fused = fuse([Candidate(BOOK, A, 0.9), Candidate(BOOK, B, 0.8)],
-                 [Candidate(BOOK, B, 5.0), Candidate(BOOK, C, 4.0)], weights)
+                 [Candidate(BOOK, B, 5.0), Candidate(BOOK, C, 4.0)], weights, 7)
     assert [c.ordinal for c in fused] == [B, C, A]
     assert fused[0].score == pytest.approx(0.5 / 62 + 1.0 / 61)
     assert fused[1].score == pytest.approx(1.0 / 62)
@@ -65,14 +65,33 @@ def test_fusion_adds_weighted_reciprocal_ranks() -> None:
 
 def test_fusion_drops_text_candidates_far_below_the_best() -> None:
     # D matched only common words (a tenth of the best BM25 score): it gets no vote.
-    fused = fuse([], [Candidate(BOOK, A, 10.0), Candidate(BOOK, D, 1.0)], FusionWeights(text_relative_cutoff=0.2))
+    fused = fuse([], [Candidate(BOOK, A, 10.0), Candidate(BOOK, D, 1.0)], FusionWeights(text_relative_cutoff=0.2), 2)
     assert [c.ordinal for c in fused] == [A]
 
 
 def test_fusion_breaks_ties_by_book_then_ordinal() -> None:
     fused = fuse([Candidate(BOOK, B, 0.9), Candidate(BOOK + 1, A, 0.8)],
-                 [Candidate(BOOK + 1, A, 3.0), Candidate(BOOK, B, 2.0)], FusionWeights(text=1.0, vector=1.0))
+                 [Candidate(BOOK + 1, A, 3.0), Candidate(BOOK, B, 2.0)], FusionWeights(text=1.0, vector=1.0), 9)
     assert [(c.book_no, c.ordinal) for c in fused] == [(BOOK, B), (BOOK + 1, A)]
+
+
+@pytest.mark.parametrize(("lexemes", "weight"), [
+    pytest.param(0, 0.5, id="no-query-text-full-weight"),
+    pytest.param(1, 0.5 / 49, id="one-word"),
+    pytest.param(3, 0.5 * 9 / 49, id="three-words"),
+    pytest.param(7, 0.5, id="a-sentence-full-weight"),
+    pytest.param(20, 0.5, id="longer-capped"),
+])
+def test_the_vector_weight_grows_with_the_query(lexemes: int, weight: float) -> None:
+    assert FusionWeights(vector=0.5, full_vector_lexemes=7).vector_weight(lexemes) == pytest.approx(weight)
+
+
+def test_a_short_query_is_ranked_by_its_words() -> None:
+    vector_first, text_first = [Candidate(BOOK, A, 0.9), Candidate(BOOK, B, 0.8)], [Candidate(BOOK, B, 3.0)]
+    assert [c.ordinal for c in fuse(vector_first, text_first, FusionWeights(), 2)] == [B, A]
+    # Vector agreement still orders what BM25 alone ties.
+    tied = [Candidate(BOOK, C, 3.0), Candidate(BOOK, B, 3.0)]
+    assert [c.ordinal for c in fuse([Candidate(BOOK, B, 0.9)], tied, FusionWeights(), 2)][0] == B
 
 
 @pytest.mark.parametrize(("mode", "expected"), [
@@ -81,7 +100,7 @@ def test_fusion_breaks_ties_by_book_then_ordinal() -> None:
     pytest.param(SearchMode.HYBRID, [B, A], id="hybrid-fuses"),
 ])
 def test_each_mode_answers_with_its_ranking(mode: SearchMode, expected: list[int]) -> None:
-    result = ranked(mode, [Candidate(BOOK, A, 0.9)], [Candidate(BOOK, B, 2.0)], FusionWeights())
+    result = ranked(mode, [Candidate(BOOK, A, 0.9)], [Candidate(BOOK, B, 2.0)], FusionWeights(), 7)
     assert [c.ordinal for c in result] == expected
 
 
