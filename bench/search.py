@@ -159,5 +159,5 @@ def bench_recall(raw: RawSearch, scopes: Sequence[Sequence[uuid.UUID]], queries:
                                                   mode=SearchMode.VECTOR))
             found = sum((hit.atom.book_id, hit.atom.ordinal) in exact for hit in hits)
             recalls.append(min(found, TOP_K, len(exact)) / min(TOP_K, len(exact)) if exact else 1.0)
-    return {"k": TOP_K, "books": len(scopes[0]), "queries": len(recalls),
+    return {"k": TOP_K, "exact_plan_uses_hnsw": False, "books": len(scopes[0]), "queries": len(recalls),
             "recall_at_10": round(sum(recalls) / len(recalls), 4), "min": round(min(recalls), 2)}
