@@ -4,7 +4,8 @@ The ingest worker calls `load_book` inside its own transaction, so loading a boo
 ingest job done commit together. The book becomes visible (status 'ready') only when that
 transaction commits, and loading is idempotent per book_id, so a retried task never duplicates a
 book. Read-cache entries are keyed by the book's `load_id`, which is new on every load, so neither
-a new nor a deleted book can be served stale from Redis.
+a new nor a deleted book can be served stale from Redis; every process that serves searches hears of
+the change when it commits (a trigger on `books` notifies `books_changed`, content_svc.catalogue).
 """
 
 from __future__ import annotations
