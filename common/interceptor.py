@@ -10,6 +10,9 @@
   any other exception becomes INTERNAL with an error id, logged with its stack trace under that id.
 - Around all of it, every call is observed (common.telemetry): metrics, a server span continuing
   the caller's trace, one access log line.
+- A non-blocking streaming handler (grpc's `experimental_non_blocking`: it returns at once and sends
+  later through a callback, holding no thread) stays non-blocking; `end_stream` ends its stream. Its
+  observation covers the handler's own part (the registration), not the stream's life.
 """
 
 from __future__ import annotations
@@ -195,34 +198,42 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
             raise request.error
         return request
 
-    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+    @contextlib.contextmanager
+    def answering(context: grpc.ServicerContext) -> Iterator[None]:
+        """The caller's identity for the handler, its errors as statuses, the call observed."""
         token = set_identity(identity)
         call = observer.begin(method, (streams_request, streams_response), metadata, identity)
         try:
-            return behavior(admit(request), context)
+            yield
         except ServiceError as error:
             context.abort_with_status(to_status(error))
         except Exception as error:
             _fail(context, method, error)
         finally:
             call.end(context)
-            reset_identity(token)
-
-    def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        token = set_identity(identity)
-        call = observer.begin(method, (streams_request, streams_response), metadata, identity)
-        try:
-            yield from behavior(admit(request), context)
-        except ServiceError as error:
-            context.abort_with_status(to_status(error))
-        except Exception as error:
-            _fail(context, method, error)
-        finally:
-            call.end(context)
-            # A generator finalised in another context has nothing to restore.
+            # A stream's generator finalised in another context has nothing to restore.
             with contextlib.suppress(ValueError):
                 reset_identity(token)
 
+    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+        with answering(context):
+            return behavior(admit(request), context)
+
+    def non_blocking(request: Any, context: grpc.ServicerContext, send: Callable[[Any], None]) -> None:
+        with answering(context):
+            behavior(admit(request), context, send)
+
+    def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        with answering(context):
+            yield from behavior(admit(request), context)
+
+    if streams_response and not streams_request and getattr(behavior, "experimental_non_blocking", False):
+        non_blocking.experimental_non_blocking = True  # type: ignore[attr-defined]
+        return grpc.unary_stream_rpc_method_handler(  # type: ignore[no-any-return]
+            non_blocking,  # type: ignore[arg-type]
+            request_deserializer=_guard_deserializer(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
     make_handler = {
         (False, False): grpc.unary_unary_rpc_method_handler,
         (False, True): grpc.unary_stream_rpc_method_handler,
@@ -234,6 +245,16 @@ def _guarded(handler: _Handler, method: str, identity: Identity | None, refusal:
         request_deserializer=_guard_deserializer(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
+
+
+def end_stream(context: grpc.ServicerContext, send: Callable[[Any], None], error: ServiceError | None) -> None:
+    """End a non-blocking stream: OK when `error` is None, else with its status and details."""
+    if error is not None:
+        status = to_status(error)
+        context.set_code(status.code)
+        context.set_details(status.details)
+        context.set_trailing_metadata(status.trailing_metadata)
+    send(None)
 
 
 class AuthInterceptor(_ServerInterceptor):

@@ -1,9 +1,10 @@
 """Server bootstrap shared by the three services.
 
 A sync `grpc.server` on a thread pool (measured faster than grpc.aio for our small unary calls),
-with the auth interceptor, health checking for `""` and every service name, server reflection,
-message size limits, and a SIGTERM/SIGINT handler that drains in-flight calls before exiting. Every
-process logs JSON, serves its metrics and traces when configured (common.telemetry).
+with the auth interceptor, health checking for `""`, every service name and every dependency
+(common.health), server reflection, message size limits, and a SIGTERM/SIGINT handler that drains
+in-flight calls before exiting. Every process logs JSON, serves its metrics and traces when configured
+(common.telemetry).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.auth import TokenVerifier, check_identity_settings
+from common.health import Dependency, HealthMonitor, HealthServicer
 from common.interceptor import AuthInterceptor
 from common.migrations import Database, apply_migrations
 from common.pagination import PageTokens
@@ -45,6 +47,7 @@ MAX_METADATA_BYTES = 128 * 1024
 class ServiceServer:
     """One gRPC server hosting one of our services plus health and reflection.
 
+    Health is SERVING while every required dependency answers its probe (common.health).
     Reflection lists the server's own services unless `reflected` names others (the suite's
     reflection server lists every service behind the front).
     """
@@ -58,10 +61,14 @@ class ServiceServer:
         register: Registrar,
         on_stop: Callable[[], None] | None = None,
         reflected: Sequence[str] | None = None,
+        dependencies: Sequence[Dependency] = (),
+        open_streams: int = 0,
+        on_drain: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.service_names = list(service_names)
         self._on_stop = on_stop
+        self._on_drain = on_drain
         self._stopped = threading.Event()
         options = [
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
@@ -77,11 +84,17 @@ class ServiceServer:
             futures.ThreadPoolExecutor(max_workers=settings.grpc_max_workers),
             interceptors=[AuthInterceptor(TokenVerifier(settings))],
             options=options,
-            maximum_concurrent_rpcs=settings.grpc_max_workers * 4,
+            # Calls queue for a thread up to 4 per thread, beyond which grpc refuses them at once;
+            # non-blocking streams (`open_streams` at most) hold no thread and count apart.
+            maximum_concurrent_rpcs=settings.grpc_max_workers * 4 + open_streams,
         )
         register(self.server)
-        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.health = HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.monitor = HealthMonitor(
+            self.health, self.service_names, dependencies,
+            interval=settings.health_probe_seconds, timeout=settings.health_probe_timeout_seconds,
+        )
         listed = self.service_names if reflected is None else list(reflected)
         reflection.enable_server_reflection([*listed, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
         address = f"{settings.bind_host}:{port}"
@@ -90,9 +103,9 @@ class ServiceServer:
             raise RuntimeError(f"cannot listen on {address}: is the port in use?")
 
     def start(self) -> None:
+        # The probes' first results are published before the first call is accepted.
+        self.monitor.start()
         self.server.start()
-        for name in ["", *self.service_names]:
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         served = ", ".join(self.service_names) or "reflection"
         log.info("serving %s on %s:%d", served, self.settings.bind_host, self.port)
 
@@ -101,7 +114,10 @@ class ServiceServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self.monitor.stop()
         self.health.enter_graceful_shutdown()
+        if self._on_drain is not None:
+            self._on_drain()  # long-lived streams end now rather than at the end of the grace period
         self.server.stop(self.settings.shutdown_grace_seconds).wait()
         if self._on_stop is not None:
             self._on_stop()
@@ -122,10 +138,31 @@ class ServiceServer:
         self._stopped.wait()
 
 
+class ServiceResources(contextlib.ExitStack):
+    """What a service's build opened (closed once the server stopped), and the long-lived streams
+    it serves (room for them in the server, and how to end them when the server drains)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open_streams = 0
+        self._drains: list[Callable[[], None]] = []
+
+    def serve_streams(self, limit: int, drain: Callable[[], None]) -> None:
+        """Up to `limit` non-blocking streams at once; `drain` ends them all when draining begins."""
+        self.open_streams += limit
+        self._drains.append(drain)
+
+    def drain(self) -> None:
+        for drain in self._drains:
+            drain()
+
+
 # A servicer factory: builds the service's servicer from settings, entering what must be closed on
-# shutdown (pools, caches) into the exit stack.
-BuildServicer = Callable[[Settings, contextlib.ExitStack], Any]
+# shutdown (pools, caches) into the resources.
+BuildServicer = Callable[[Settings, ServiceResources], Any]
 AddServicer = Callable[[Any, grpc.Server], None]
+# What a service calls, for its health: built from settings, probed in the background.
+Dependencies = Callable[[Settings], Sequence[Dependency]]
 
 
 def run_service(
@@ -136,6 +173,7 @@ def run_service(
     port: Callable[[Settings], int],
     metrics_port: Callable[[Settings], int],
     migrate: Database | None = None,
+    dependencies: Dependencies | None = None,
 ) -> None:
     """The whole life of a service process: settings, telemetry, migrations, serve until SIGTERM, close.
 
@@ -153,11 +191,14 @@ def run_service(
         raise SystemExit(f"{service.name} refuses to start: {error}") from None
     if migrate is not None:
         apply_migrations(migrate, settings)
-    with contextlib.ExitStack() as resources:
+    with ServiceResources() as resources:
         servicer = build(settings, resources)
         ServiceServer(
             settings,
             port=port(settings),
             service_names=[service.full_name],
             register=lambda server: add_servicer(servicer, server),
+            dependencies=dependencies(settings) if dependencies is not None else (),
+            open_streams=resources.open_streams,
+            on_drain=resources.drain,
         ).serve_forever()

@@ -36,6 +36,18 @@ class Settings(BaseSettings):
 
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
+    # Database outages fail fast (common.db): a call waits at most this long for a pooled connection,
+    # a new connection at most this long to connect (libpq counts whole seconds, at least 2).
+    db_checkout_timeout_seconds: float = 2.0
+    db_connect_timeout_seconds: int = 2
+    # A lost connection is retried in the background for this long; then the next call retries afresh
+    # (short, so the pool refills within a second of the database's return, whatever the outage).
+    db_reconnect_timeout_seconds: float = 2.0
+
+    # Health probes (common.health): each dependency is checked this often; a check that has not
+    # answered within the timeout counts as a failure (a frozen server).
+    health_probe_seconds: float = 1.0
+    health_probe_timeout_seconds: float = 2.0
 
     # Celery broker and the content read cache.
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -62,6 +74,10 @@ class Settings(BaseSettings):
     reflection_metrics_port: int = 0
     worker_metrics_port: int = 0
     grpc_max_workers: int = 32
+    # Long-lived non-blocking streams (WatchIngestJob) a server holds at most, all callers together and
+    # per caller; they hold no thread, and beyond these a new one gets RESOURCE_EXHAUSTED.
+    watch_max_streams: int = 1024
+    watch_max_per_caller: int = 64
     # Largest gRPC message a service accepts (upload chunks are at most 1 MiB).
     grpc_max_message_bytes: int = 4 * 1024 * 1024
     # Seconds in-flight calls get to finish on SIGTERM.
@@ -115,8 +131,13 @@ class Settings(BaseSettings):
     # Ingest limits.
     upload_max_bytes: int = 200 * 1024 * 1024
     upload_chunk_max_bytes: int = 1024 * 1024
+    # Stored files (ingest_svc.sweeper): swept this often; a job's PDF is kept this long after the job
+    # ended; a partial upload or a PDF without a job is removed once left alone this long.
+    ingest_sweep_seconds: float = 600.0
+    ingest_file_retention_seconds: float = 24 * 3600.0
+    ingest_orphan_grace_seconds: float = 3600.0
     # Tests only: a folder where a test can hold a book's ingest job at a named point
-    # (ingest_svc.pipeline.HoldPoints). Unset in production: no hold point is ever checked.
+    # (ingest_svc.holds.HoldPoints). Unset in production: no hold point is ever checked.
     ingest_hold_dir: str = ""
 
     log_level: str = Field(default="INFO")

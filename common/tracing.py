@@ -16,20 +16,23 @@ Envoy through UploadBook to the last task that loads the book.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
 
 from common.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
 
+_propagator = TraceContextTextMapPropagator()
 _provider: trace.TracerProvider | None = None
 _tracer: trace.Tracer | None = None
 
@@ -122,3 +125,24 @@ def flush(timeout_seconds: float = 5.0) -> None:
 def tracer() -> trace.Tracer:
     """The suite's tracer (the no-op tracer until `setup_tracing` installed a provider)."""
     return _tracer if _tracer is not None else trace.get_tracer(__name__)
+
+
+def current_context() -> dict[str, str]:
+    """The current trace as W3C headers (`traceparent`, `tracestate`), to keep with work that another
+    thread or process does later (an outbox entry); empty outside a trace."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier
+
+
+@contextlib.contextmanager
+def continuing(carrier: Mapping[str, str] | None) -> Iterator[None]:
+    """Run the block inside the trace `carrier` (from current_context) names, if any."""
+    if not carrier:
+        yield
+        return
+    token = context.attach(_propagator.extract(dict(carrier)))
+    try:
+        yield
+    finally:
+        context.detach(token)

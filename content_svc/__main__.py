@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
-from common.db import content_pool
+from common.db import PostgresCheck, content_pool
+from common.health import Dependency
 from common.pagination import PageTokens
 from common.server import run_service
 from common.settings import Settings
@@ -41,6 +42,14 @@ def build(settings: Settings, resources: contextlib.ExitStack) -> ContentService
     return ContentServicer(use_cases(settings, resources))
 
 
+def dependencies(settings: Settings) -> list[Dependency]:
+    """db_content is required; Redis is only a cache: without it the service answers, uncached."""
+    needs = [Dependency("db_content", PostgresCheck(settings.content_conninfo(), settings))]
+    if settings.cache_enabled:
+        needs.append(Dependency("redis", ReadCache(settings).check, required=False))
+    return needs
+
+
 def main() -> None:
     run_service(
         content_service_pb2.DESCRIPTOR.services_by_name["ContentService"],
@@ -49,6 +58,7 @@ def main() -> None:
         port=lambda settings: settings.content_port,
         metrics_port=lambda settings: settings.content_metrics_port,
         migrate="content",
+        dependencies=dependencies,
     )
 
 

@@ -99,6 +99,11 @@ class ReadCache:
         self.set(key, codec.dump_json(value))
         return value
 
+    def check(self) -> None:
+        """Health probe: raises unless Redis answers a PING (within the cache's short timeouts)."""
+        if self._client is not None:
+            self._client.ping()
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

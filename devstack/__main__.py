@@ -15,7 +15,7 @@ from types import FrameType
 from common import tracing
 from common.auth import KNOWN_ROLES, mint_token
 from common.settings import Settings
-from devstack import registry
+from devstack import postgres, registry
 from devstack.stack import ROOT, Stack, StackError, StackPorts, envoy_renderer, jwt_secret_path
 
 # This checkout's data folder; DEVSTACK_DATA (or --data) names another one.
@@ -39,7 +39,7 @@ def banner(stack: Stack) -> str:
             f"                   CORS origins: {' '.join(stack.cors_origins)}  (set CORS_ORIGINS to change)",
         ]
     lines += [
-        f"  Postgres 16      127.0.0.1:{p.postgres}  databases db_content (pgvector), db_user; user postgres",
+        f"  Postgres {postgres.MAJOR}      127.0.0.1:{p.postgres}  db_content (pgvector), db_user; user postgres",
         f"  Redis            127.0.0.1:{p.redis}",
         "  Celery worker    ingest_svc.worker",
         *metrics_lines(stack),

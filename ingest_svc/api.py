@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 
 from common.auth import require_admin
 from common.convert import timestamp
-from common.errors import InvalidArgument
+from common.errors import InvalidArgument, ServiceError
 from common.ids import parse_id
+from common.interceptor import end_stream
 from ingest_svc.rules.jobs import FailureReason, Job, JobState, Stage, UploadMetadata
 from ingest_svc.usecases import IngestUseCases
 from teaching.ingest.v1 import ingest_service_pb2 as pb
@@ -104,10 +105,23 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):  # type: ig
         require_admin()
         return pb.CancelIngestJobResponse(job=job_to_pb(self._usecases.cancel(parse_id(request.job_id, "job_id"))))
 
-    def WatchIngestJob(
-        self, request: pb.WatchIngestJobRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.WatchIngestJobResponse]:
-        require_admin()
-        job_id = parse_id(request.job_id, "job_id")
-        for job in self._usecases.watch(job_id, context.is_active):
-            yield pb.WatchIngestJobResponse(job=job_to_pb(job))
+    def WatchIngestJob(  # type: ignore[override]  # grpc's non-blocking form: a send callback, no iterator
+        self,
+        request: pb.WatchIngestJobRequest,
+        context: grpc.ServicerContext,
+        send: Callable[[pb.WatchIngestJobResponse | None], None],
+    ) -> None:
+        """Non-blocking: returns at once, the job's states are sent as they change (no thread held)."""
+        identity = require_admin()
+
+        def deliver(job: Job) -> None:
+            send(pb.WatchIngestJobResponse(job=job_to_pb(job)))
+
+        def finish(error: ServiceError | None) -> None:
+            end_stream(context, send, error)
+
+        stop = self._usecases.watch(parse_id(request.job_id, "job_id"), identity.user_id, deliver, finish)
+        if not context.add_callback(stop):  # the call already ended
+            stop()
+
+    WatchIngestJob.experimental_non_blocking = True  # type: ignore[attr-defined]

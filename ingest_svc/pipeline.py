@@ -9,27 +9,36 @@ finalize: under the job's row lock, refuse a cancelled job, extend nodes onto th
     runs onto (from the ranges' reports), then load the whole book in one transaction with
     content_svc.writer and mark the job SUCCEEDED in that same transaction.
 Every step re-reads the job first and stops if it ended, so duplicates and late messages are harmless.
+A step whose successors the broker would not take leaves the job to the outbox (ingest_svc.outbox),
+which publishes its prepare again: prepare resumes a job from wherever it is.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from common import tracing
 from common.errors import InvalidArgument
 from content_svc.contract import DuplicateBook, Embedder, ParsedAtom, ParsedBook, ParsedNode
 from content_svc.writer import load_book
 from ingest_svc import repository
+from ingest_svc.holds import HoldPoints
 from ingest_svc.pdf import open_pdf, page_text, structure_nodes
-from ingest_svc.rules.jobs import Dispatcher, FailureReason, IngestFailed, JobCancelled, JobState, Stage
+from ingest_svc.rules.jobs import (
+    Dispatcher,
+    DispatchFailed,
+    FailureReason,
+    IngestFailed,
+    JobCancelled,
+    JobState,
+    Stage,
+)
 from ingest_svc.rules.passages import (
     AtomDraft,
     Segment,
@@ -47,40 +56,6 @@ log = logging.getLogger(__name__)
 EMBED_BATCH = 64
 # Cancellation and liveness are checked this often while extracting text.
 CHECK_EVERY_PAGES = 8
-# A step held at a hold point (tests) looks for its marker this often.
-HOLD_POLL_SECONDS = 0.05
-
-
-class HoldPoints:
-    """Named points where a test can hold one book's job, to act on it mid-book deterministically.
-
-    Only when a folder is configured (INGEST_HOLD_DIR, tests only): while the file
-    `<folder>/<content_sha256>.<point>` exists, a step of that book's job that reaches `point` waits,
-    announcing itself with `<that file>.<pid>.waiting` until it moves on.
-    """
-
-    # After a page range's result is committed, before the step ends.
-    RANGE_DONE = "range-done"
-
-    def __init__(self, folder: Path | None) -> None:
-        self._folder = folder
-
-    def wait(self, point: str, content_sha256: str) -> None:
-        if self._folder is None:
-            return
-        marker = self._folder / f"{content_sha256}.{point}"
-        if not marker.exists():
-            return
-        waiting = marker.with_name(f"{marker.name}.{os.getpid()}.waiting")
-        waiting.touch()
-        try:
-            log.info("holding at %s while %s exists", point, marker)
-            while marker.exists():
-                time.sleep(HOLD_POLL_SECONDS)
-        finally:
-            waiting.unlink(missing_ok=True)
-
-
 class Pipeline:
     def __init__(
         self,
@@ -118,10 +93,13 @@ class Pipeline:
         with self.pool.connection() as conn:
             pending = repository.pending_ranges(conn, job_id)
         log.info("job %s: dispatching %d page range(s)", job_id, len(pending))
-        for first, last in pending:
-            self.dispatcher.process_range(job_id, first, last)
-        if not pending:
-            self.dispatcher.finalize(job_id)
+        try:
+            for first, last in pending:
+                self.dispatcher.process_range(job_id, first, last)
+            if not pending:
+                self.dispatcher.finalize(job_id)
+        except DispatchFailed as error:
+            self._leave_to_outbox(job_id, error)
 
     def process_range(self, job_id: uuid.UUID, first_page: int, last_page: int) -> None:
         with self.pool.connection() as conn:
@@ -132,7 +110,7 @@ class Pipeline:
                 # Done by an earlier delivery; make sure the join was not lost with a dead worker.
                 remaining = len(repository.pending_ranges(conn, job_id))
                 if remaining == 0:
-                    self.dispatcher.finalize(job_id)
+                    self._finalize_later(job_id)
                 return
             nodes = self._planned_nodes(conn, job_id)
         texts: dict[int, str] = {}
@@ -164,7 +142,7 @@ class Pipeline:
             )
         self.holds.wait(HoldPoints.RANGE_DONE, job.content_sha256)
         if remaining == 0:
-            self.dispatcher.finalize(job_id)
+            self._finalize_later(job_id)
 
     def finalize(self, job_id: uuid.UUID) -> None:
         with self.pool.connection() as conn:
@@ -225,6 +203,17 @@ class Pipeline:
         with self.pool.connection() as conn:
             if repository.mark_failed(conn, job_id, reason, message):
                 log.warning("job %s failed (%s): %s", job_id, reason.value, message)
+
+    def _finalize_later(self, job_id: uuid.UUID) -> None:
+        try:
+            self.dispatcher.finalize(job_id)
+        except DispatchFailed as error:
+            self._leave_to_outbox(job_id, error)
+
+    def _leave_to_outbox(self, job_id: uuid.UUID, error: DispatchFailed) -> None:
+        log.warning("job %s: the broker did not take the next step (%s); left to the outbox", job_id, error)
+        with self.pool.connection() as conn:
+            repository.request_dispatch(conn, job_id, tracing.current_context())
 
     def _planned_nodes(self, conn: Connection[Any], job_id: uuid.UUID) -> list[ParsedNode]:
         nodes = repository.get_plan(conn, job_id)

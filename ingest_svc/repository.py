@@ -68,19 +68,22 @@ def insert_job(
     size_bytes: int,
     storage_key: str,
     created_by: str,
+    trace: dict[str, str],
 ) -> Job:
     created = _jobs(conn).execute(
+        # dispatch_after: the outbox entry, committed with the job (the relay publishes it).
         f"""INSERT INTO ingest_jobs (job_id, book_id, state, title, filename, authors, subject,
-                grade_level, content_sha256, size_bytes, storage_key, created_by)
+                grade_level, content_sha256, size_bytes, storage_key, created_by, dispatch_after,
+                dispatch_trace)
             VALUES (%(job_id)s, %(book_id)s, 'QUEUED', %(title)s, %(filename)s, %(authors)s,
                 %(subject)s, %(grade_level)s, %(content_sha256)s, %(size_bytes)s, %(storage_key)s,
-                %(created_by)s)
+                %(created_by)s, now(), %(trace)s)
             RETURNING {_JOB_COLUMNS}""",
         {
             "job_id": job_id, "book_id": book_id, "title": metadata.title, "filename": metadata.filename,
             "authors": metadata.authors, "subject": metadata.subject, "grade_level": metadata.grade_level,
             "content_sha256": content_sha256, "size_bytes": size_bytes, "storage_key": storage_key,
-            "created_by": created_by,
+            "created_by": created_by, "trace": Jsonb(trace),
         },
     ).fetchone()
     assert created is not None
@@ -93,6 +96,11 @@ def insert_job(
 def get_job(conn: Conn, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:
     lock = " FOR UPDATE" if for_update else ""
     return _jobs(conn).execute(f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE job_id = %s{lock}", (job_id,)).fetchone()
+
+
+def get_jobs(conn: Conn, job_ids: Sequence[uuid.UUID]) -> list[Job]:
+    return _jobs(conn).execute(f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE job_id = ANY(%s)",
+                               (list(job_ids),)).fetchall()
 
 
 def get_state(conn: Conn, job_id: uuid.UUID) -> JobState | None:
@@ -279,7 +287,7 @@ def set_stage(conn: Conn, job_id: uuid.UUID, stage: Stage, worker: str) -> None:
 def mark_succeeded(conn: Conn, job_id: uuid.UUID, atoms_written: int) -> None:
     conn.execute(
         """UPDATE ingest_jobs SET state = 'SUCCEEDED', stage = 'DONE', atoms_written = %s,
-               pages_done = pages_total, update_time = now(), end_time = now()
+               pages_done = pages_total, update_time = now(), end_time = now(), dispatch_after = NULL
            WHERE job_id = %s AND state = 'RUNNING'""",
         (atoms_written, job_id),
     )
@@ -289,7 +297,7 @@ def mark_succeeded(conn: Conn, job_id: uuid.UUID, atoms_written: int) -> None:
 def mark_failed(conn: Conn, job_id: uuid.UUID, reason: FailureReason, message: str) -> bool:
     cur = conn.execute(
         """UPDATE ingest_jobs SET state = 'FAILED', failure_reason = %s, error_message = %s,
-               update_time = now(), end_time = now()
+               update_time = now(), end_time = now(), dispatch_after = NULL
            WHERE job_id = %s AND state IN ('QUEUED', 'RUNNING')""",
         (reason.value, message, job_id),
     )
@@ -299,7 +307,8 @@ def mark_failed(conn: Conn, job_id: uuid.UUID, reason: FailureReason, message: s
 
 def mark_cancelled(conn: Conn, job_id: uuid.UUID) -> None:
     conn.execute(
-        """UPDATE ingest_jobs SET state = 'CANCELLED', update_time = now(), end_time = now()
+        """UPDATE ingest_jobs SET state = 'CANCELLED', update_time = now(), end_time = now(),
+               dispatch_after = NULL
            WHERE job_id = %s AND state IN ('QUEUED', 'RUNNING')""",
         (job_id,),
     )
@@ -314,18 +323,139 @@ def _drop_ranges(conn: Conn, job_id: uuid.UUID) -> None:
     )
 
 
-# --- recovery ----------------------------------------------------------------------------------
+# --- the outbox and recovery ----------------------------------------------------------------
 
 
-def orphaned_jobs(conn: Conn, worker: str | None, stale_after_seconds: float) -> list[uuid.UUID]:
-    """In-flight jobs a dead incarnation of `worker` held (when given), or that nobody reported on for a while."""
-    return conn.cursor(row_factory=scalar_row).execute(
-        """SELECT j.job_id FROM ingest_jobs j
-           WHERE j.state IN ('QUEUED', 'RUNNING')
-             AND (j.heartbeat_time < now() - make_interval(secs => %(stale)s)
-                  OR (j.state = 'RUNNING' AND j.claimed_by = %(worker)s)
-                  OR EXISTS (SELECT 1 FROM ingest_job_ranges r
-                             WHERE r.job_id = j.job_id AND NOT r.done AND r.claimed_by = %(worker)s))
-           ORDER BY j.create_time""",
-        {"stale": stale_after_seconds, "worker": worker},
+class DueDispatch(NamedTuple):
+    job_id: uuid.UUID
+    trace: dict[str, str]
+
+
+def claim_due_dispatches(conn: Conn, limit: int) -> list[DueDispatch]:
+    """In-flight jobs whose prepare message is due, locked until the transaction ends (other relays
+    skip them; a relay that dies mid-publish releases them with its connection)."""
+    return conn.cursor(row_factory=class_row(DueDispatch)).execute(
+        """SELECT job_id, coalesce(dispatch_trace, '{}') AS trace FROM ingest_jobs
+           WHERE dispatch_after <= now() AND state IN ('QUEUED', 'RUNNING')
+           ORDER BY dispatch_after LIMIT %s
+           FOR UPDATE SKIP LOCKED""",
+        (limit,),
     ).fetchall()
+
+
+def mark_dispatched(conn: Conn, job_id: uuid.UUID) -> None:
+    conn.execute("UPDATE ingest_jobs SET dispatch_after = NULL WHERE job_id = %s", (job_id,))
+
+
+def postpone_dispatch(conn: Conn, job_ids: Sequence[uuid.UUID], seconds: float) -> None:
+    """Due again `seconds` from now (the broker refused them)."""
+    conn.execute(
+        "UPDATE ingest_jobs SET dispatch_after = now() + make_interval(secs => %s) WHERE job_id = ANY(%s)",
+        (seconds, list(job_ids)),
+    )
+
+
+def request_dispatch(conn: Conn, job_id: uuid.UUID, trace: dict[str, str]) -> None:
+    """Ask the relay to publish the job's prepare message (again), unless it ended; `trace` is the
+    asker's (kept: the job's own when the asker has none)."""
+    conn.execute(  # LEAST ignores NULL: due now, or earlier if it already was
+        """UPDATE ingest_jobs SET dispatch_after = LEAST(dispatch_after, now()),
+               dispatch_trace = CASE WHEN %s THEN %s ELSE dispatch_trace END
+           WHERE job_id = %s AND state IN ('QUEUED', 'RUNNING')""",
+        (bool(trace), Jsonb(trace), job_id),
+    )
+
+
+def worker_beat(conn: Conn, worker: str) -> None:
+    conn.execute(
+        """INSERT INTO ingest_workers (worker_name) VALUES (%s)
+           ON CONFLICT (worker_name) DO UPDATE SET heartbeat_time = now()""",
+        (worker,),
+    )
+
+
+def worker_gone(conn: Conn, worker: str) -> None:
+    conn.execute("DELETE FROM ingest_workers WHERE worker_name = %s", (worker,))
+
+
+# A claim is dead when its worker is this process' own previous incarnation (`own`, at a worker's
+# start) or has not beaten for `dead_after` seconds (killed, or replaced under another name).
+_DEAD_CLAIM = """(%(claim)s <> '' AND (%(claim)s = %%(own)s OR %(claim)s NOT IN (
+    SELECT worker_name FROM ingest_workers WHERE heartbeat_time > now() - make_interval(secs => %%(dead_after)s))))"""
+
+
+def recover_orphans(conn: Conn, *, own: str | None, dead_after: float, stale_after: float) -> list[uuid.UUID]:
+    """Queue a new dispatch of every in-flight job that lost its worker or was silent for `stale_after`
+    seconds; their dead claims are cleared, so each is recovered once. Run in a transaction.
+
+    It waits for a job's row lock rather than skipping the job: a worker restarted under its old name
+    recovers its claims only in its first round, while its new tasks may already hold the row.
+    """
+    params = {"own": own, "dead_after": dead_after, "stale": stale_after}
+    job_dead, range_dead = _DEAD_CLAIM % {"claim": "j.claimed_by"}, _DEAD_CLAIM % {"claim": "r.claimed_by"}
+    # Jobs first, then their ranges: the order every writer of a job's ranges locks them in.
+    orphans: list[uuid.UUID] = conn.cursor(row_factory=scalar_row).execute(
+        f"""SELECT j.job_id FROM ingest_jobs j
+            WHERE j.state IN ('QUEUED', 'RUNNING') AND j.dispatch_after IS NULL
+              AND (j.heartbeat_time < now() - make_interval(secs => %(stale)s)
+                   OR (j.state = 'RUNNING' AND {job_dead})
+                   OR EXISTS (SELECT 1 FROM ingest_job_ranges r
+                              WHERE r.job_id = j.job_id AND NOT r.done AND {range_dead}))
+            ORDER BY j.create_time
+            FOR UPDATE OF j""",
+        params,
+    ).fetchall()
+    if orphans:
+        conn.execute(
+            f"""UPDATE ingest_job_ranges r SET claimed_by = ''
+                WHERE r.job_id = ANY(%(ids)s) AND NOT r.done AND {range_dead}""",
+            {**params, "ids": orphans},
+        )
+        conn.execute(
+            f"""UPDATE ingest_jobs j SET dispatch_after = now(), heartbeat_time = now(),
+                    claimed_by = CASE WHEN {job_dead} THEN '' ELSE j.claimed_by END
+                WHERE j.job_id = ANY(%(ids)s)""",
+            {**params, "ids": orphans},
+        )
+    return orphans
+
+
+# --- stored files ------------------------------------------------------------------------------
+
+
+def try_sweep_lock(conn: Conn) -> bool:
+    """One sweeper at a time among the replicas (a session lock: release it with sweep_unlock)."""
+    locked: bool | None = conn.cursor(row_factory=scalar_row).execute(
+        "SELECT pg_try_advisory_lock(hashtextextended('ingest-storage-sweep', 0))"
+    ).fetchone()
+    return bool(locked)
+
+
+def sweep_unlock(conn: Conn) -> None:
+    conn.execute("SELECT pg_advisory_unlock(hashtextextended('ingest-storage-sweep', 0))")
+
+
+class EndedFile(NamedTuple):
+    job_id: uuid.UUID
+    storage_key: str
+
+
+def ended_job_files(conn: Conn, retention_seconds: float, limit: int) -> list[EndedFile]:
+    """Stored files of jobs that ended more than `retention_seconds` ago and are still there."""
+    return conn.cursor(row_factory=class_row(EndedFile)).execute(
+        """SELECT job_id, storage_key FROM ingest_jobs
+           WHERE end_time < now() - make_interval(secs => %s) AND file_removed_time IS NULL
+             AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
+           ORDER BY end_time LIMIT %s""",
+        (retention_seconds, limit),
+    ).fetchall()
+
+
+def mark_files_removed(conn: Conn, job_ids: Sequence[uuid.UUID]) -> None:
+    conn.execute("UPDATE ingest_jobs SET file_removed_time = now() WHERE job_id = ANY(%s)", (list(job_ids),))
+
+
+def existing_jobs(conn: Conn, job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    return set(conn.cursor(row_factory=scalar_row).execute(
+        "SELECT job_id FROM ingest_jobs WHERE job_id = ANY(%s)", (list(job_ids),)
+    ).fetchall())

@@ -17,10 +17,14 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from common.settings import Settings
+from ingest_svc.rules.uploads import StoredFile
 
 _TMP_DIR = ".tmp"
+# Where uploads stream to before they are complete and checked (both backends).
+TEMPORARY_PREFIX = f"{_TMP_DIR}/"
 # GCS resumable uploads send the file in chunks of this size (a multiple of 256 KiB): the memory bound.
 _GCS_CHUNK_BYTES = 4 * 1024 * 1024
+_CHECK_TIMEOUT_SECONDS = 2.0
 
 
 class PendingUpload(Protocol):
@@ -43,6 +47,12 @@ class ObjectStorage(Protocol):
         """Remove the object if it exists."""
 
     def exists(self, key: str) -> bool: ...
+
+    def check(self) -> None:
+        """Health probe: raises unless the storage can be read and written."""
+
+    def list(self, prefix: str) -> list[StoredFile]:
+        """Every object whose key starts with `prefix` (`uploads/`, TEMPORARY_PREFIX), with its age."""
 
 
 class LocalUpload:
@@ -94,6 +104,18 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return (self.root / key).is_file()
+
+    def list(self, prefix: str) -> list[StoredFile]:
+        found = []
+        for path in (self.root / prefix).rglob("*"):
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                if path.is_file():
+                    found.append(StoredFile(path.relative_to(self.root).as_posix(), path.stat().st_mtime))
+        return found
+
+    def check(self) -> None:
+        if not (self.root.is_dir() and os.access(self.root, os.R_OK | os.W_OK | os.X_OK)):
+            raise OSError(f"storage folder {self.root} is missing or not writable")
 
 
 class GcsUpload:
@@ -172,6 +194,15 @@ class GcsStorage:
 
     def exists(self, key: str) -> bool:
         return bool(self._bucket.blob(self._name(key)).exists())
+
+    def list(self, prefix: str) -> list[StoredFile]:
+        start = len(self._name(""))
+        return [StoredFile(blob.name[start:], blob.updated.timestamp())
+                for blob in self._bucket.list_blobs(prefix=self._name(prefix))]
+
+    def check(self) -> None:
+        # Listing is what the service may do anyway (the sweeper lists); it needs no bucket-level role.
+        list(self._bucket.list_blobs(prefix=self._name(""), max_results=1, timeout=_CHECK_TIMEOUT_SECONDS))
 
 
 def storage_from_url(url: str, gcs_endpoint: str = "") -> ObjectStorage:

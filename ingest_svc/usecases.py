@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,18 +13,20 @@ import pydantic
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from common import tracing
 from common.errors import FailedPrecondition, NotFound
 from common.pagination import Page, PageTokens
 from common.settings import Settings
 from content_svc import writer
 from ingest_svc import repository
-from ingest_svc.rules.jobs import Dispatcher, Job, JobState, UploadMetadata
-from ingest_svc.rules.uploads import UploadChecks
+from ingest_svc.holds import HoldPoints
+from ingest_svc.rules.jobs import Job, JobState, UploadMetadata
+from ingest_svc.rules.uploads import UploadChecks, storage_key
 from ingest_svc.storage import ObjectStorage
+from ingest_svc.watches import Deliver, Finish, JobWatches
 
 log = logging.getLogger(__name__)
 
-WATCH_POLL_SECONDS = 0.3
 _JOBS_CURSOR = pydantic.TypeAdapter(tuple[dt.datetime, uuid.UUID])
 
 
@@ -42,15 +43,18 @@ class IngestUseCases:
         settings: Settings,
         pool: ConnectionPool[Connection[Any]],
         storage: ObjectStorage,
-        dispatcher: Dispatcher,
+        dispatch_soon: Callable[[], None],
         revoke: Callable[[uuid.UUID, list[int]], None],
+        watches: JobWatches,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.storage = storage
-        self.dispatcher = dispatcher
+        self.dispatch_soon = dispatch_soon
         self.revoke = revoke
+        self.watches = watches
         self.page_tokens = PageTokens.from_settings(settings)
+        self.holds = HoldPoints.from_folder(settings.ingest_hold_dir)
 
     # --- upload --------------------------------------------------------------------------------
 
@@ -58,36 +62,35 @@ class IngestUseCases:
         """Stream the file to storage with every check; only a complete, valid file becomes a job.
 
         Any failure (a bad chunk, a client that goes away) aborts the temporary object: nothing stays.
+        The job and its outbox entry commit together; the relay publishes it (never this call, so a
+        dead or frozen broker cannot block an upload, and a job recorded is a job dispatched).
         """
         metadata = metadata.validated()
         checks = UploadChecks(
             max_bytes=self.settings.upload_max_bytes, chunk_max_bytes=self.settings.upload_chunk_max_bytes
         )
         job_id, book_id = uuid.uuid4(), uuid.uuid4()
-        storage_key = f"uploads/{job_id}.pdf"
+        key = storage_key(job_id)
         pending = self.storage.begin_upload()
         try:
             for chunk in chunks:
                 checks.add(chunk)
                 pending.write(chunk)
             sha256 = checks.finish(metadata.expected_sha256)
-            pending.commit(storage_key)
+            pending.commit(key)
         except BaseException:
             pending.abort()
             raise
         try:
-            outcome = self._record(metadata, job_id, book_id, sha256, checks.size, storage_key, created_by)
+            outcome = self._record(metadata, job_id, book_id, sha256, checks.size, key, created_by)
         except BaseException:
-            self.storage.delete(storage_key)
+            self.storage.delete(key)
             raise
         if outcome.deduplicated:
-            self.storage.delete(storage_key)
+            self.storage.delete(key)
         else:
-            try:
-                self.dispatcher.prepare(job_id)
-            except Exception:
-                # The job is recorded; a worker's recovery sweep enqueues it once the broker is back.
-                log.exception("job %s: could not enqueue, left for recovery", job_id)
+            self.holds.wait(HoldPoints.UPLOAD_RECORDED, sha256)
+            self.dispatch_soon()
         return outcome
 
     def _record(
@@ -97,7 +100,7 @@ class IngestUseCases:
         book_id: uuid.UUID,
         sha256: str,
         size: int,
-        storage_key: str,
+        key: str,
         created_by: str,
     ) -> UploadOutcome:
         with self.pool.connection() as conn, conn.transaction():
@@ -110,7 +113,7 @@ class IngestUseCases:
                 return UploadOutcome(in_flight, in_flight.book_id, True)
             job = repository.insert_job(
                 conn, job_id=job_id, book_id=book_id, metadata=metadata, content_sha256=sha256, size_bytes=size,
-                storage_key=storage_key, created_by=created_by,
+                storage_key=key, created_by=created_by, trace=tracing.current_context(),
             )
             return UploadOutcome(job, book_id, False)
 
@@ -157,15 +160,8 @@ class IngestUseCases:
         self.storage.delete(job.storage_key)
         return cancelled
 
-    def watch(self, job_id: uuid.UUID, is_active: Callable[[], bool]) -> Iterator[Job]:
-        """The job now and after every change, until it ends or the caller goes away."""
-        last: Job | None = None
-        while is_active():
-            job = self.get(job_id)
-            if job != last:
-                yield job
-                last = job
-            if job.state.is_terminal:
-                return
-            time.sleep(WATCH_POLL_SECONDS)
-
+    def watch(self, job_id: uuid.UUID, caller: str, deliver: Deliver, finish: Finish) -> Callable[[], None]:
+        """Follow the job: `deliver` gets it now and after every change, `finish` ends the stream after
+        its terminal state. Returns what stops following (when the caller goes away)."""
+        self.get(job_id)  # NOT_FOUND before the stream starts
+        return self.watches.open(job_id, caller, deliver, finish)

@@ -29,9 +29,13 @@ def _envoy_available() -> bool:
 
 @contextlib.contextmanager
 def running_stack(prefix: str, replicas: dict[str, int] | None = None,
-                  env: dict[str, str] | None = None) -> Iterator[Stack]:
+                  env: dict[str, str] | None = None, *, durable: bool = False) -> Iterator[Stack]:
     """A whole stack on free ports in a fresh temporary folder, stopped and removed afterwards; `env`
-    adds to its processes' environment."""
+    adds to its processes' environment.
+
+    Not durable by default (no fsync, asynchronous commits: fast); a stack whose Postgres or Redis
+    is killed must be, or it loses the last acknowledged writes by design, not by a defect.
+    """
     # Not under pytest's basetemp: a concurrent pytest session resets that folder's mode to 0700 and
     # prunes old numbered folders, which would cut off (or delete) this session's Postgres cluster.
     data_dir = Path(tempfile.mkdtemp(prefix=prefix))
@@ -39,8 +43,11 @@ def running_stack(prefix: str, replicas: dict[str, int] | None = None,
     # INGEST_HOLD_DIR: where ingest tests hold a job mid-book (tests/ingest/helpers.py, HeldJob).
     holds = data_dir / "holds"
     holds.mkdir()
-    extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds), **(env or {})}
-    the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=False,
+    # INGEST_SWEEP_SECONDS: the storage sweeper runs often (its retention and grace stay the defaults,
+    # so it removes only what tests/ingest/test_sweeper.py backdates).
+    extra_env = {"DB_POOL_MAX_SIZE": "8", "SHUTDOWN_GRACE_SECONDS": "2", "INGEST_HOLD_DIR": str(holds),
+                 "INGEST_SWEEP_SECONDS": "1", **(env or {})}
+    the_stack = Stack(data_dir, StackPorts.free(), with_envoy=_envoy_available(), durable=durable,
                       extra_env=extra_env, replicas=replicas)
     try:
         the_stack.start()
@@ -57,7 +64,8 @@ def running_stack(prefix: str, replicas: dict[str, int] | None = None,
 
 
 def stack_fixtures(
-    scope: Literal["session", "package"], prefix: str, replicas: dict[str, int] | None = None
+    scope: Literal["session", "package"], prefix: str, replicas: dict[str, int] | None = None, *,
+    durable: bool = False,
 ) -> tuple[Any, ...]:
     """`stack` and the fixtures bound to it (tokens, stubs) at one scope.
 
@@ -66,7 +74,7 @@ def stack_fixtures(
     """
 
     def stack() -> Iterator[Stack]:
-        with running_stack(prefix, replicas) as the_stack:
+        with running_stack(prefix, replicas, durable=durable) as the_stack:
             yield the_stack
 
     def make_token(stack: Stack) -> Callable[..., str]:

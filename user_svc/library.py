@@ -7,10 +7,12 @@ deadline; an unreachable or slow ContentService is Unavailable, never a guess.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.errors import Unauthenticated, Unavailable
 from common.settings import Settings
@@ -29,6 +31,20 @@ CHANNEL_OPTIONS = [
 
 def open_channel(settings: Settings) -> grpc.Channel:
     return grpc.insecure_channel(settings.content_service_address, options=CHANNEL_OPTIONS)
+
+
+def content_health_check(settings: Settings) -> Callable[[], None]:
+    """A health probe: raises unless ContentService reports itself SERVING (on a channel of its own)."""
+    health = health_pb2_grpc.HealthStub(open_channel(settings))
+    service = content_pb.DESCRIPTOR.services_by_name["ContentService"].full_name
+
+    def check() -> None:
+        response = health.Check(health_pb2.HealthCheckRequest(service=service),
+                                timeout=settings.content_service_timeout_seconds)
+        if response.status != health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError(f"{service} is {health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)}")
+
+    return check
 
 
 class ContentLibrary:

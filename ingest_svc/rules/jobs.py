@@ -126,8 +126,13 @@ class UploadMetadata(BookMetadata):
         )
 
 
+class DispatchFailed(Exception):
+    """The broker did not take a message (down, frozen or refusing): the outbox publishes it later."""
+
+
 class Dispatcher(Protocol):
-    """Hands a job's steps to the workers (Celery in production; see worker.py)."""
+    """Hands a job's steps to the workers (Celery in production; see worker.py). Each method gives up
+    within seconds, raising DispatchFailed, when the broker cannot take the message."""
 
     def prepare(self, job_id: uuid.UUID) -> None: ...
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import uuid
+from dataclasses import dataclass
 
 from common.errors import InvalidArgument, ResourceExhausted
 
@@ -62,3 +65,29 @@ class UploadChecks:
                  "or the file is incomplete"}
             )
         return digest
+
+
+# Where a job's PDF is stored: one object per job, named by the job.
+STORED_PREFIX = "uploads/"
+_STORED_KEY = re.compile(r"^uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.pdf$")
+
+
+def storage_key(job_id: uuid.UUID) -> str:
+    return f"{STORED_PREFIX}{job_id}.pdf"
+
+
+def job_of_key(key: str) -> uuid.UUID | None:
+    """The job a stored object belongs to, None for a name no job ever had."""
+    match = _STORED_KEY.match(key)
+    return uuid.UUID(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    modified: float  # seconds since the epoch
+
+
+def abandoned(files: list[StoredFile], now: float, grace_seconds: float) -> list[StoredFile]:
+    """The files nobody wrote to for `grace_seconds`: an upload that stalled that long is dead."""
+    return [f for f in files if now - f.modified > grace_seconds]

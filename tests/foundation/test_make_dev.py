@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from devstack import StackPorts
+from devstack import StackPorts, postgres
 from devstack.stack import free_ports
 from tests.browser import load, page, page_server
 from tests.envoy.web import http_request
@@ -149,7 +149,7 @@ def make_token(clone: Path, env: dict[str, str], user: str) -> subprocess.Comple
 def test_ports_and_data_folder_come_from_the_environment(suite: DevSuite, folders: dict[str, Path]) -> None:
     banner = "".join(suite.output)
     assert f"Envoy            http://127.0.0.1:{suite.ports.envoy}" in banner
-    assert f"Postgres 16      127.0.0.1:{suite.ports.postgres}" in banner
+    assert f"Postgres {postgres.MAJOR}      127.0.0.1:{suite.ports.postgres}" in banner
     assert str(folders["data"]) in banner
     assert (folders["data"] / "postgres" / "PG_VERSION").exists()
 

@@ -45,6 +45,27 @@ def test_health_of_an_unknown_service_is_not_found(stack: Stack, name: str) -> N
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+DEPENDENCIES = {
+    "content": {"db_content", "redis"},
+    "user": {"db_user", "content_service"},
+    "ingest": {"db_content", "object_storage", "broker"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_readiness_lists_every_dependency(stack: Stack, name: str) -> None:
+    """grpc.health.v1 List: the overall status, the service's, and one `dependency/<name>` each."""
+    with grpc.insecure_channel(stack.address(name)) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        statuses = {service: response.status for service, response
+                    in health.List(health_pb2.HealthListRequest(), timeout=5).statuses.items()}
+        expected = {"", SERVICES[name], *(f"dependency/{d}" for d in DEPENDENCIES[name])}
+        assert statuses == dict.fromkeys(expected, health_pb2.HealthCheckResponse.SERVING)
+        for dependency in DEPENDENCIES[name]:
+            response = health.Check(health_pb2.HealthCheckRequest(service=f"dependency/{dependency}"), timeout=5)
+            assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_reflection_lists_services_without_a_token(stack: Stack, name: str) -> None:
     with grpc.insecure_channel(stack.address(name)) as channel:

@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+import psycopg
+
 from devstack import Stack
-from ingest_svc.pipeline import HoldPoints
+from ingest_svc.holds import HoldPoints
 from teaching.ingest.v1 import ingest_service_pb2 as pb
 from teaching.ingest.v1 import ingest_service_pb2_grpc
 
@@ -51,6 +53,23 @@ def wait_terminal(stub: ingest_service_pb2_grpc.IngestServiceStub, auth: list[tu
         time.sleep(0.3)
 
 
+def assert_loaded_once(stack: Stack, job: pb.IngestJob, atoms: int) -> None:
+    """The job succeeded with `atoms` passages, and its file is in the library once: one job, one
+    book, each passage once."""
+    assert job.state == pb.INGEST_JOB_STATE_SUCCEEDED, job.error_message
+    assert job.atoms_written == atoms
+    with psycopg.connect(stack.settings.content_conninfo(), autocommit=True) as conn:
+        jobs = conn.execute("SELECT job_id FROM ingest_jobs WHERE content_sha256 = %s",
+                            (job.content_sha256,)).fetchall()
+        books = conn.execute("SELECT book_id, atom_count FROM books WHERE content_sha256 = %s",
+                             (job.content_sha256,)).fetchall()
+        passages = conn.execute("SELECT count(*), count(DISTINCT ordinal) FROM content_atoms "
+                                "JOIN books USING (book_no) WHERE book_id = %s", (job.book_id,)).fetchone()
+    assert jobs == [(uuid.UUID(job.job_id),)]
+    assert books == [(uuid.UUID(job.book_id), atoms)]
+    assert passages == (atoms, atoms)
+
+
 def stored_files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
@@ -64,7 +83,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> 
 
 
 class HeldJob:
-    """Holds the ingest job of one file at a hold point of the pipeline (ingest_svc.pipeline.HoldPoints)
+    """Holds the ingest job of one file at a hold point (ingest_svc.holds.HoldPoints)
     while the block runs, so a test can act on it mid-book; leaving the block releases it.
 
     The file is known by its bytes' SHA-256, so the hold is in place before the upload starts.

@@ -362,27 +362,3 @@ def test_bad_job_ids_are_invalid(job_id: str, ingest_stub: Any, admin: list[tupl
     with pytest.raises(grpc.RpcError) as raised:
         ingest_stub.GetIngestJob(pb.GetIngestJobRequest(job_id=job_id), metadata=admin)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-
-
-def test_orphan_detection(stack: Any) -> None:
-    """Which in-flight jobs a (re)starting worker re-enqueues: its own, and anybody's silent ones."""
-    from ingest_svc import repository
-
-    job_id, sha = uuid.uuid4(), uuid.uuid4().hex * 2
-    with _content_conn(stack) as conn:
-        conn.execute(
-            """INSERT INTO ingest_jobs (job_id, book_id, state, title, filename, content_sha256, size_bytes,
-                   storage_key, created_by, claimed_by, heartbeat_time)
-               VALUES (%s, %s, 'RUNNING', 'orphan', 'o.pdf', %s, 1, 'uploads/none.pdf', 'test',
-                       'worker-dead@host', now())""",
-            (job_id, uuid.uuid4(), sha),
-        )
-        try:
-            assert job_id in repository.orphaned_jobs(conn, "worker-dead@host", 300)
-            assert job_id not in repository.orphaned_jobs(conn, "worker-other@host", 300)
-            assert job_id not in repository.orphaned_jobs(conn, None, 300)
-            conn.execute("UPDATE ingest_jobs SET heartbeat_time = now() - interval '10 minutes' WHERE job_id = %s",
-                         (job_id,))
-            assert job_id in repository.orphaned_jobs(conn, None, 300)
-        finally:
-            conn.execute("UPDATE ingest_jobs SET state = 'FAILED' WHERE job_id = %s", (job_id,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -74,6 +75,24 @@ def test_abort_leaves_nothing(backend: tuple[ObjectStorage, Objects], size: int)
     pending.abort()
     pending.abort()
     assert objects() == set()
+
+
+def test_list_names_stored_and_temporary_objects_with_their_age(backend: tuple[ObjectStorage, Objects]) -> None:
+    # What the sweeper (ingest_svc.sweeper) reads: keys relative to the root, by prefix, with a recent time.
+    storage, _objects = backend
+    before = time.time() - 60
+    for key in ("uploads/a.pdf", "uploads/b.pdf"):
+        pending = storage.begin_upload()
+        pending.write(b"%PDF-1.4")
+        pending.commit(key)
+    partial = storage.begin_upload()
+    partial.write(b"%PDF-1.4 still streaming")
+    stored = storage.list("uploads/")
+    assert sorted(f.key for f in stored) == ["uploads/a.pdf", "uploads/b.pdf"]
+    assert all(before < f.modified < time.time() + 60 for f in stored)
+    assert storage.list("elsewhere/") == []
+    partial.abort()
+    storage.check()
 
 
 def test_bad_storage_urls() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import pickle
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -33,7 +34,7 @@ from ingest_svc.rules.structure import (
     plan_page_ranges,
     range_target_pages,
 )
-from ingest_svc.rules.uploads import UploadChecks
+from ingest_svc.rules.uploads import StoredFile, UploadChecks, abandoned, job_of_key, storage_key
 
 
 def test_outline_becomes_tree_with_page_ranges() -> None:
@@ -223,3 +224,28 @@ def test_ingest_failures_survive_pickling() -> None:
     # Celery hands on_failure a pickled copy of the exception; the reason must survive it.
     copy = pickle.loads(pickle.dumps(IngestFailed(FailureReason.NO_TEXT, "no text")))
     assert isinstance(copy, IngestFailed) and (copy.reason, copy.message) == (FailureReason.NO_TEXT, "no text")
+
+
+# --- stored files ---------------------------------------------------------------------------------
+
+_JOB = uuid.UUID("0b8f4d5e-6a8c-4c1e-9a55-3f2d1c0b9a87")
+
+
+@pytest.mark.parametrize(("key", "job"), [
+    pytest.param(f"uploads/{_JOB}.pdf", _JOB, id="a-jobs-file"),
+    pytest.param(f"uploads/{_JOB}.pdf.bak", None, id="another-suffix"),
+    pytest.param(f"elsewhere/{_JOB}.pdf", None, id="another-folder"),
+    pytest.param("uploads/notes.pdf", None, id="not-a-job-id"),
+    pytest.param(f"uploads/{str(_JOB).upper()}.pdf", None, id="not-a-name-we-write"),
+])
+def test_only_the_names_of_job_files_map_to_a_job(key: str, job: uuid.UUID | None) -> None:
+    assert job_of_key(key) == job
+
+
+def test_a_stored_key_maps_back_to_its_job() -> None:
+    assert job_of_key(storage_key(_JOB)) == _JOB
+
+
+def test_abandoned_files_are_those_left_longer_than_the_grace() -> None:
+    files = [StoredFile("a", 1000.0), StoredFile("b", 1990.0), StoredFile("c", 2000.0)]
+    assert abandoned(files, now=2000.0, grace_seconds=10.0) == [StoredFile("a", 1000.0)]
