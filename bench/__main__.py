@@ -85,15 +85,13 @@ def bench_scopes(
 ) -> dict[str, Any]:
     """Latency (gRPC against the same SQL) and recall at each scope size over one loaded library."""
     results = {}
-    embedder = raw.embedder
     for size in sizes:
         scope = library.scopes(book_ids, size, 1)[0]
         label = scope_label(size, prefix)
         entry = bench_latency(stack, raw, SearchTarget(label, scope, size * atoms_per_book, queries(60)), plan)
         entry["set"] = kind
         entry["library_books"] = len(book_ids)
-        entry["recall"] = bench_recall(stack.settings, embedder, library.scopes(book_ids, size, recall_queries),
-                                       queries(recall_queries))
+        entry["recall"] = bench_recall(raw, library.scopes(book_ids, size, recall_queries), queries(recall_queries))
         results[label] = entry
         log.info("search %s done", label)
     return results
@@ -158,7 +156,7 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
                     pdf_target = SearchTarget(pdf_target.label, pdf_target.book_ids, atoms, pdf_target.queries)
                     entry = bench_latency(stack, raw, pdf_target, config.search)
                     entry["set"] = "book"
-                    entry["recall"] = bench_recall(settings, embedder, [pdf_target.book_ids], pdf_target.queries)
+                    entry["recall"] = bench_recall(raw, [pdf_target.book_ids], pdf_target.queries)
                     results["search"][pdf_target.label] = entry
                 # The stress set joins the same library; its scopes only ever hold stress books.
                 watch = Stopwatch()
@@ -231,7 +229,6 @@ def run_scale(books: int, data_dir: Path | None) -> dict[str, Any]:
     clock = Stopwatch()
     with bench_stack(data_dir, with_envoy=False) as stack:
         embedder = embedder_from_settings(stack.settings)
-        # SearchContent takes at most 100 books today; library-wide search (no book list) is issue 11 item 5.
         results: dict[str, Any] = {"scale": bench_scale(stack, embedder, books=books, atoms_per_book=1000,
                                                         scope_sizes=tuple(sorted({1, 5, min(100, books)})),
                                                         queries=30)}

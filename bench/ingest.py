@@ -1,8 +1,9 @@
 """A PDF from upload (gRPC stream) to searchable (job SUCCEEDED), against a bare single-process script.
 
 The bare script does what any ingest must: pypdfium2 text extraction and chunking (the same parsing
-functions, so the same atoms), embedding, binary COPY into a table shaped like content_atoms, and the
-two indexes that make it searchable (HNSW, GIN). No object storage, jobs, Celery, or partition attach.
+functions, so the same atoms), embedding, and ContentService's own loader (content_svc.writer: the
+COPYs, the HNSW index maintained, the posting lists), in one process, rolled back at the end. No
+object storage, jobs, Celery or page ranges.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ from typing import Any
 
 import numpy
 import psycopg
-from pgvector.psycopg import register_vector
 
 from bench.harness import Stopwatch, auth, channel, ratio
-from content_svc.contract import Embedder, ParsedNode
+from content_svc.contract import Embedder, ParsedAtom, ParsedBook, ParsedNode
+from content_svc.writer import load_book
 from devstack import Stack
 from ingest_svc.pdf import open_pdf, page_text, read_outline
-from ingest_svc.rules.passages import AtomDraft, atoms_from_segments, extend_into_shared_pages, split_page
+from ingest_svc.rules.passages import (
+    AtomDraft,
+    atoms_from_segments,
+    extend_into_shared_pages,
+    heading_pages,
+    split_page,
+)
 from ingest_svc.rules.structure import nodes_from_outline, page_range_nodes
 from teaching.content.v1 import content_service_pb2 as content_pb
 from teaching.content.v1 import content_service_pb2_grpc
@@ -47,53 +54,45 @@ def parse_pdf(path: Path) -> tuple[int, list[ParsedNode], list[AtomDraft]]:
         nodes = nodes_from_outline(entries, page_count, front_matter=front_matter)
     else:
         nodes = page_range_nodes(page_count)
+    nodes = heading_pages(nodes, texts)
     starts = {node.first_page for node in nodes} - {1}
     nodes = extend_into_shared_pages(nodes, {page: texts[page] for page in starts})
     segments = [segment for page in range(1, page_count + 1) for segment in split_page(nodes, page, texts[page])]
     return page_count, nodes, atoms_from_segments(segments)
 
 
+def parsed_book(path: Path, data: bytes, title: str) -> ParsedBook:
+    page_count, nodes, atoms = parse_pdf(path)
+    return ParsedBook(
+        title=title, authors=["Bench"], subject="bench", grade_level="", page_count=page_count,
+        content_sha256=hashlib.sha256(data).hexdigest(), nodes=list(nodes),
+        atoms=[ParsedAtom(a.node_key, i, a.page_number, a.text) for i, a in enumerate(atoms)],
+    )
+
+
 def bare_pipeline(path: Path, conninfo: str, embedder: Embedder) -> dict[str, Any]:
     phases: dict[str, float] = {}
     total = Stopwatch()
     watch = Stopwatch()
-    page_count, nodes, atoms = parse_pdf(path)
+    # Another file's hash: the service loads the same PDF afterwards.
+    book = parsed_book(path, path.read_bytes() + b"bare", path.stem)
     phases["extract_and_chunk_s"] = watch.seconds()
     watch = Stopwatch()
-    vectors = embedder.embed([atom.text for atom in atoms])
+    vectors = embedder.embed([atom.text for atom in book.atoms])
     phases["embed_s"] = watch.seconds()
-    table = f"bench_bare_atoms_{uuid.uuid4().hex[:8]}"
-    book_id = uuid.uuid4()
     with psycopg.connect(conninfo) as conn:
-        register_vector(conn)
         watch = Stopwatch()
-        with conn.transaction():
-            conn.execute(f"CREATE TABLE {table} (LIKE content_atoms INCLUDING DEFAULTS INCLUDING GENERATED)")
-            with conn.cursor().copy(
-                f"""COPY {table} (book_id, atom_id, node_id, node_preorder, ordinal, page_number, text, embedding)
-                    FROM STDIN WITH (FORMAT BINARY)"""
-            ) as copy:
-                copy.set_types(["uuid", "uuid", "uuid", "int4", "int4", "int4", "text", "vector"])
-                for ordinal, (atom, vector) in enumerate(zip(atoms, vectors, strict=True)):
-                    copy.write_row((book_id, uuid.uuid4(), uuid.uuid4(), atom.node_key, ordinal, atom.page_number,
-                                    atom.text.replace("\x00", ""), vector))
-        phases["copy_s"] = watch.seconds()
-        watch = Stopwatch()
-        with conn.transaction():
-            conn.execute(f"CREATE INDEX ON {table} USING hnsw ((embedding::vector({embedder.dimension})) "
-                         "vector_cosine_ops)")
-            conn.execute(f"CREATE INDEX ON {table} USING gin (tsv)")
-        phases["index_s"] = watch.seconds()
-        seconds = total.seconds()
-        conn.execute(f"DROP TABLE {table}")
-        conn.commit()
+        with conn.transaction(force_rollback=True):
+            load_book(conn, uuid.uuid4(), book, vectors, embedder)
+            phases["load_s"] = watch.seconds()
+            seconds = total.seconds()
     return {
         "seconds": round(seconds, 3),
         "phases": {k: round(v, 3) for k, v in phases.items()},
-        "pages": page_count,
-        "nodes": len(nodes),
-        "atoms": len(atoms),
-        "pages_per_second": round(page_count / seconds, 1),
+        "pages": book.page_count,
+        "nodes": len(book.nodes),
+        "atoms": len(book.atoms),
+        "pages_per_second": round(book.page_count / seconds, 1),
     }
 
 
@@ -186,17 +185,7 @@ def bench_ingest(stack: Stack, pdf: Path, embedder: Embedder) -> dict[str, Any]:
 
 def load_pdf_direct(conninfo: str, path: Path, embedder: Embedder) -> str:
     """Put a PDF in the library without the ingest service (when the ingest benchmark is skipped)."""
-    from content_svc.contract import ParsedAtom, ParsedBook
-    from content_svc.writer import load_book
-
-    data = path.read_bytes()
-    page_count, nodes, atoms = parse_pdf(path)
-    book = ParsedBook(
-        title=path.stem, authors=["Bench"], subject="bench", grade_level="", page_count=page_count,
-        content_sha256=hashlib.sha256(data).hexdigest(),
-        nodes=list(nodes),
-        atoms=[ParsedAtom(a.node_key, i, a.page_number, a.text) for i, a in enumerate(atoms)],
-    )
+    book = parsed_book(path, path.read_bytes(), path.stem)
     book_id = uuid.uuid4()
     with psycopg.connect(conninfo) as conn:
         load_book(conn, book_id, book, embedder.embed([a.text for a in book.atoms]), embedder)

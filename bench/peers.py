@@ -57,8 +57,8 @@ class Library:
             book_of_row += [index] * len(book.texts)
         row_of_atom: dict[uuid.UUID, int] = {}
         with psycopg.connect(conninfo) as conn:
-            rows = conn.execute("SELECT book_id, ordinal, atom_id FROM content_atoms WHERE book_id = ANY(%s)",
-                                (list(offsets),)).fetchall()
+            rows = conn.execute("SELECT book_id, ordinal, atom_id FROM content_atoms JOIN books USING (book_no) "
+                                "WHERE book_id = ANY(%s)", (list(offsets),)).fetchall()
         for book_id, ordinal, atom_id in rows:
             row_of_atom[atom_id] = offsets[book_id] + ordinal
         vectors = numpy.vstack([book.vectors for book in books]).astype(numpy.float32)

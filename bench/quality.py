@@ -4,11 +4,13 @@ Answers come from the book's own outline: a section title should find its sectio
 definition (without its term) should find that chapter's Glossary; an exercise's first sentence
 should find that chapter's Exercises; a student's question worded unlike the book (bench/questions.py)
 should find the section that answers it. A hit is the right chapter (level-1 node) or the right
-section (level-2 node) among the first 1 or 5 results.
+section (level-2 node) among the first 1 or 5 results. Beside our three modes, a textbook BM25
+(rank_bm25) over the same atoms, as the reference TEXT search should match or beat.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import uuid
 from collections import Counter
@@ -24,6 +26,7 @@ from teaching.content.v1 import content_service_pb2 as pb
 from teaching.content.v1 import content_service_pb2_grpc
 
 MODES = {"TEXT": pb.SEARCH_MODE_TEXT, "VECTOR": pb.SEARCH_MODE_VECTOR, "HYBRID": pb.SEARCH_MODE_HYBRID}
+REFERENCE = "BM25 reference"
 PER_KIND = 60
 _DEFINITION = re.compile(r"^([a-z][a-z0-9 \-]{1,40}):\s+(\S.{24,})$", re.MULTILINE)
 _EXERCISE = re.compile(r"Exercise\s+\d+\.\d+\.\s+(.{30,240}?[.?!])(?:\s|$)", re.DOTALL)
@@ -52,7 +55,8 @@ class Outline:
 
 def _outline(conn: psycopg.Connection[Any], book_id: uuid.UUID) -> Outline:
     rows = conn.execute(
-        "SELECT node_id, parent_node_id, level, title FROM structure_nodes WHERE book_id = %s", (book_id,)
+        """SELECT n.node_id, n.parent_node_id, n.level, n.title FROM structure_nodes n JOIN books USING (book_no)
+           WHERE book_id = %s""", (book_id,)
     ).fetchall()
     return Outline({r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows}, {r[0]: r[3] for r in rows})
 
@@ -61,7 +65,8 @@ def known_answers(conninfo: str, book_id: uuid.UUID) -> tuple[Outline, list[Know
     with psycopg.connect(conninfo) as conn:
         outline = _outline(conn, book_id)
         atoms = conn.execute(
-            "SELECT node_id, text FROM content_atoms WHERE book_id = %s ORDER BY ordinal", (book_id,)
+            "SELECT node_id, text FROM content_atoms JOIN books USING (book_no) WHERE book_id = %s ORDER BY ordinal",
+            (book_id,)
         ).fetchall()
     sections = [n for n, lvl in outline.level.items() if lvl == 2]
     repeated = {t for t, c in Counter(outline.title[n] for n in sections).items() if c > 1}
@@ -109,33 +114,73 @@ def student_questions(outline: Outline) -> list[KnownAnswer]:
     return [KnownAnswer("student question", question, *answer) for question, answer in found if answer]
 
 
+class ReferenceBm25:
+    """A textbook Okapi BM25 over the same atoms: rank_bm25's BM25Okapi (its own idf, k1 1.2, b 0.75)
+    on the atoms' text alone, tokenised like ours (Postgres' english configuration: Snowball stemming,
+    stop words dropped). What TEXT search should match or beat."""
+
+    def __init__(self, conninfo: str, book_id: uuid.UUID) -> None:
+        from rank_bm25 import BM25Okapi
+
+        with psycopg.connect(conninfo) as conn:
+            rows = conn.execute(
+                """SELECT a.node_id, array(SELECT u.lexeme FROM unnest(to_tsvector('english', a.text)) u,
+                                                generate_series(1, cardinality(u.positions)))
+                   FROM content_atoms a JOIN books b USING (book_no) WHERE b.book_id = %s ORDER BY a.ordinal""",
+                (book_id,),
+            ).fetchall()
+        self._conninfo = conninfo
+        self._nodes = [row[0] for row in rows]
+        self._model = BM25Okapi([list(row[1]) for row in rows], k1=1.2, b=0.75)
+
+    def top(self, queries: list[str], k: int) -> dict[str, list[uuid.UUID]]:
+        """The nodes of each query's best k atoms."""
+        with psycopg.connect(self._conninfo) as conn:
+            tokens = {q: conn.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", (q,)).fetchall()[0][0]
+                      for q in queries}
+        best = {}
+        for query in queries:
+            scores = self._model.get_scores(tokens[query])
+            order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
+            best[query] = [self._nodes[i] for i in order if scores[i] > 0]
+        return best
+
+
 def bench_quality(stack: Stack, book_id: str) -> dict[str, Any]:
-    outline, answers = known_answers(stack.settings.content_conninfo(), uuid.UUID(book_id))
+    conninfo = stack.settings.content_conninfo()
+    outline, answers = known_answers(conninfo, uuid.UUID(book_id))
     metadata = auth(stack, "bench-quality")
     kinds = sorted({a.kind for a in answers})
     table: dict[str, Any] = {"book_id": book_id, "queries": dict(Counter(a.kind for a in answers)), "results": []}
+    found: dict[str, dict[str, list[uuid.UUID]]] = {}
     with channel(stack.address("content")) as content_channel:
         stub = content_service_pb2_grpc.ContentServiceStub(content_channel)
-        for kind in [*kinds, "all"]:
-            chosen = [a for a in answers if kind in ("all", a.kind)]
-            for mode_name, mode in MODES.items():
-                hits = Counter[str]()
-                for answer in chosen:
-                    results = stub.SearchContent(
-                        pb.SearchContentRequest(query=answer.query, book_ids=[book_id], top_k=5, mode=mode),
-                        metadata=metadata, timeout=60,
-                    ).results
-                    nodes = [uuid.UUID(r.node_id) for r in results]
-                    chapters = [outline.ancestor(n, 1) for n in nodes]
-                    sections = [outline.ancestor(n, 2) for n in nodes]
-                    hits["chapter@1"] += chapters[:1] == [answer.chapter]
-                    hits["chapter@5"] += answer.chapter in chapters
-                    hits["section@1"] += sections[:1] == [answer.section]
-                    hits["section@5"] += answer.section in sections
-                count = max(1, len(chosen))
-                table["results"].append({
-                    "kind": kind, "mode": mode_name, "queries": len(chosen),
-                    **{f"hit_{name.replace('@', '_at_')}": round(hits[name] / count, 3)
-                       for name in ("chapter@1", "chapter@5", "section@1", "section@5")},
-                })
+        for mode_name, mode in MODES.items():
+            found[mode_name] = {
+                answer.query: [uuid.UUID(r.node_id) for r in stub.SearchContent(
+                    pb.SearchContentRequest(query=answer.query, book_ids=[book_id], top_k=5, mode=mode),
+                    metadata=metadata, timeout=60,
+                ).results]
+                for answer in answers
+            }
+    if importlib.util.find_spec("rank_bm25") is not None:
+        found[REFERENCE] = ReferenceBm25(conninfo, uuid.UUID(book_id)).top([a.query for a in answers], 5)
+    for kind in [*kinds, "all"]:
+        chosen = [a for a in answers if kind in ("all", a.kind)]
+        for mode_name, nodes_of in found.items():
+            hits = Counter[str]()
+            for answer in chosen:
+                nodes = nodes_of[answer.query]
+                chapters = [outline.ancestor(n, 1) for n in nodes]
+                sections = [outline.ancestor(n, 2) for n in nodes]
+                hits["chapter@1"] += chapters[:1] == [answer.chapter]
+                hits["chapter@5"] += answer.chapter in chapters
+                hits["section@1"] += sections[:1] == [answer.section]
+                hits["section@5"] += answer.section in sections
+            count = max(1, len(chosen))
+            table["results"].append({
+                "kind": kind, "mode": mode_name, "queries": len(chosen),
+                **{f"hit_{name.replace('@', '_at_')}": round(hits[name] / count, 3)
+                   for name in ("chapter@1", "chapter@5", "section@1", "section@5")},
+            })
     return table

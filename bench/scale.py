@@ -1,8 +1,8 @@
 """`python -m bench --scale` (`make bench-scale`): the realistic library at 1M atoms (1,000 books x
-1,000 atoms). Load time, where it goes (pg_stat_statements: COPY, HNSW builds, partition attach with
-its GIN and b-tree builds), the size of what is stored, the memory of Postgres, and HYBRID search
-p50 over gRPC at concurrency 1 with recall@10 at 1, 5 and 100 books (SearchContent's limit today).
-Not part of `make test`.
+1,000 atoms). Load time, where it goes (pg_stat_statements: the COPYs, the vectors' COPY with the
+HNSW index maintained, the posting lists), the size of what is stored, the memory of Postgres, and
+HYBRID search p50 over gRPC at concurrency 1 with recall@10 at 1, 5 and 100 books and the whole
+library (no book_ids). Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import psycopg
 
 from bench import library
 from bench.harness import Stopwatch, auth, channel
-from bench.search import bench_recall
+from bench.search import RawSearch, bench_recall
 from content_svc.contract import Embedder
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as pb
@@ -29,10 +29,9 @@ LOAD_BATCH = 100  # books per logged step
 
 def _statement_seconds(conn: psycopg.Connection[Any]) -> dict[str, float]:
     rows = conn.execute(
-        """SELECT CASE WHEN query ILIKE 'COPY%%' THEN 'copy'
-                       WHEN query ILIKE 'CREATE INDEX%%hnsw%%' THEN 'hnsw_build'
-                       WHEN query ILIKE 'ALTER TABLE%%ATTACH PARTITION%%' THEN 'attach_and_other_indexes'
-                       WHEN query ILIKE 'ANALYZE%%' THEN 'analyze'
+        """SELECT CASE WHEN query ILIKE 'COPY atom_vectors%%' THEN 'vectors_copy_and_hnsw'
+                       WHEN query ILIKE 'COPY%%' THEN 'copy_atoms_and_nodes'
+                       WHEN query ILIKE '%%build_postings%%' THEN 'postings'
                        ELSE 'other' END AS kind,
                   sum(total_exec_time) / 1000
            FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -48,13 +47,16 @@ def _sizes(conn: psycopg.Connection[Any]) -> dict[str, float]:
                   coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE c.relkind = 'r'), 0),
                   coalesce(sum(pg_relation_size(c.reltoastrelid)) FILTER (WHERE c.relkind = 'r'), 0),
                   coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE am.amname = 'hnsw'), 0),
-                  coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE am.amname = 'gin'), 0),
-                  coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE am.amname = 'btree'), 0)
+                  coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE am.amname = 'btree'), 0),
+                  coalesce(sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname = 'postings'), 0),
+                  coalesce(sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname = 'atom_vectors'), 0)
            FROM pg_class c LEFT JOIN pg_am am ON am.oid = c.relam
-           WHERE c.relname LIKE 'content_atoms%%' OR c.relname LIKE 'structure_nodes%%'"""
+           LEFT JOIN pg_index i ON i.indexrelid = c.oid
+           WHERE c.relname IN ('structure_nodes', 'content_atoms', 'atom_vectors', 'postings')
+              OR i.indrelid::regclass::text IN ('structure_nodes', 'content_atoms', 'atom_vectors', 'postings')"""
     ).fetchone()
     assert row is not None
-    names = ("database", "tables", "toast", "hnsw_indexes", "gin_indexes", "btree_indexes")
+    names = ("database", "tables", "toast", "hnsw_indexes", "btree_indexes", "postings_total", "vectors_total")
     return {f"{name}_mib": round(int(value) / mib, 1) for name, value in zip(names, row, strict=True)}
 
 
@@ -104,21 +106,26 @@ def bench_scale(stack: Stack, embedder: Embedder, *, books: int, atoms_per_book:
     }
     metadata = auth(stack, "bench-scale")
     texts = corpus.queries(queries)
-    with channel(stack.address("content")) as grpc_channel:
-        stub = content_service_pb2_grpc.ContentServiceStub(grpc_channel)
-        for size in scope_sizes:
-            scopes = library.scopes(book_ids, size, queries)
-            latencies = []
-            for i, text in enumerate(texts):
-                request = pb.SearchContentRequest(query=text, book_ids=[str(b) for b in scopes[i % len(scopes)]],
-                                                  top_k=10, mode=pb.SEARCH_MODE_HYBRID)
-                watch = Stopwatch()
-                stub.SearchContent(request, metadata=metadata, timeout=600)
-                latencies.append(watch.seconds() * 1000)
-            recall = bench_recall(stack.settings, embedder, scopes, texts[: max(3, queries // 3)])
-            result["search"].append({"books": size, "hybrid_p50_ms": round(float(numpy.median(latencies)), 1),
-                                     "queries": len(latencies), "recall_at_10": recall["recall_at_10"],
-                                     "recall_queries": recall["queries"]})
-            log.info("scale: search over %d books done", size)
+    raw = RawSearch(stack.settings, embedder)
+    try:
+        with channel(stack.address("content")) as grpc_channel:
+            stub = content_service_pb2_grpc.ContentServiceStub(grpc_channel)
+            for size in (*scope_sizes, 0):  # 0: the whole library, no book_ids
+                scopes = library.scopes(book_ids, size, queries) if size else [[]]
+                latencies = []
+                for i, text in enumerate(texts):
+                    request = pb.SearchContentRequest(query=text, book_ids=[str(b) for b in scopes[i % len(scopes)]],
+                                                      top_k=10, mode=pb.SEARCH_MODE_HYBRID)
+                    watch = Stopwatch()
+                    stub.SearchContent(request, metadata=metadata, timeout=600)
+                    latencies.append(watch.seconds() * 1000)
+                recall = bench_recall(raw, scopes if size else [book_ids], texts[: max(3, queries // 3)])
+                result["search"].append({"books": size or books, "library_wide": not size,
+                                         "hybrid_p50_ms": round(float(numpy.median(latencies)), 1),
+                                         "queries": len(latencies), "recall_at_10": recall["recall_at_10"],
+                                         "recall_queries": recall["queries"]})
+                log.info("scale: search over %s done", f"{size} books" if size else "the whole library")
+    finally:
+        raw.close()
     result["memory_after_search"] = _postgres_memory(stack)
     return result

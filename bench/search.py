@@ -1,28 +1,26 @@
-"""SearchContent over gRPC against the same SQL through psycopg, and HNSW recall against exact search.
+"""SearchContent over gRPC against the same search in process, and recall against exact search.
 
-The baseline calls content_svc.repository's functions (literally the service's SQL) in the service's
-order, embeds the query with the same embedder, and fuses with the service's own fusion rule, on
-a pool sized like the service's. So the ratio is what gRPC, auth and the servicer add on top.
+The baseline runs ContentService's own use case (`content_svc.usecases.ContentUseCases.search`: the
+same SQL through psycopg, the same embedder, vector cache, catalogue and fusion) in the benchmark's
+process, with a pool sized like the service's. So the ratio is what gRPC, auth and the servicer add.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import Connection
-from psycopg_pool import ConnectionPool
 
 from bench.harness import auth, channel, ratio, run_load
-from common.db import content_pool
 from common.settings import Settings
+from content_svc.__main__ import use_cases
 from content_svc.contract import Embedder
-from content_svc.repository import books, configure_connection, retrieval
-from content_svc.rules.search import FusionWeights, fuse
-from content_svc.rules.types import Candidate
+from content_svc.repository import configure_connection
+from content_svc.rules.types import SearchMode, SearchQuery
 from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as pb
 from teaching.content.v1 import content_service_pb2_grpc
@@ -48,30 +46,23 @@ class SearchTarget:
 
 
 class RawSearch:
-    """The service's hybrid search, minus gRPC: same repository calls, same embedder, same fusion."""
+    """The service's search without gRPC: its use case, in this process."""
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
-        self.pool: ConnectionPool[Connection[Any]] = content_pool(
-            settings, name="bench-raw", configure=configure_connection
-        )
+        self._resources = contextlib.ExitStack()
+        self.settings = settings
+        self.service = use_cases(settings, self._resources, pool_name="bench-raw")
         self.embedder = embedder
-        self._fusion = FusionWeights()
 
-    def search(self, book_ids: Sequence[uuid.UUID], text: str, top_k: int = TOP_K) -> list[uuid.UUID]:
-        depth = max(top_k, self._fusion.depth)
-        with self.pool.connection() as conn:
-            found = books.get_ready_books(conn, book_ids)
-            dimension = next(iter(found.values())).embedding_dimension
-            vector = self.embedder.embed([text])[0]
-            vector_ranking = retrieval.vector_candidates(conn, book_ids, dimension, vector, depth, None)
-            lexemes = retrieval.query_lexemes(conn, text)
-            text_ranking = retrieval.bm25_candidates(conn, book_ids, lexemes, depth, None)
-            ranked = fuse(vector_ranking, text_ranking, self._fusion)[:top_k]
-            atoms = books.atoms_by_keys(conn, [(book_id, atom_id) for book_id, atom_id, _ in ranked])
-        return [atom_id for book_id, atom_id, _ in ranked if (book_id, atom_id) in atoms]
+    def search(
+        self, book_ids: Sequence[uuid.UUID], text: str, top_k: int = TOP_K, mode: SearchMode = SearchMode.HYBRID
+    ) -> list[uuid.UUID]:
+        """The results' atom ids, best first."""
+        hits = self.service.search(SearchQuery(book_ids=list(book_ids), text=text, top_k=top_k, mode=mode))
+        return [hit.atom.atom_id for hit in hits]
 
     def close(self) -> None:
-        self.pool.close()
+        self._resources.close()
 
 
 def grpc_request(target: SearchTarget, text: str, mode: int = pb.SEARCH_MODE_HYBRID) -> pb.SearchContentRequest:
@@ -134,52 +125,39 @@ def bench_latency(stack: Stack, raw: RawSearch, target: SearchTarget, plan: Load
 # --- recall ------------------------------------------------------------------------------------
 
 
-# Exact search: `embedding <=> q` without the cast matches no HNSW expression index, so Postgres reads
-# every atom of the scope and sorts. (Postgres 18 no longer leaves an index for `enable_indexscan = off`:
-# it keeps the cheapest path and marks it "Disabled: true", so that switch cannot force an exact scan.)
-_EXACT = """SELECT book_id, atom_id, 1 - (embedding <=> %(q)s) AS similarity FROM content_atoms
-            WHERE book_id = ANY(%(books)s) ORDER BY embedding <=> %(q)s, atom_id LIMIT %(k)s"""
+# Exact search: `embedding <=> q` without the cast the HNSW indexes are built on, fenced by OFFSET 0,
+# so Postgres reads every vector of the scope and sorts (the harness EXPLAINs it to be sure).
+_EXACT = """SELECT book_id, ordinal, similarity FROM (
+                SELECT b.book_id, v.ordinal, 1 - (v.embedding <=> %(q)s::halfvec) AS similarity
+                FROM atom_vectors v JOIN books b USING (book_no) WHERE b.book_id = ANY(%(books)s) OFFSET 0) s
+            ORDER BY similarity DESC LIMIT %(k)s"""
 
 
-def _vector_search(
-    conn: Connection[Any], book_ids: Sequence[uuid.UUID], dimension: int, vector: Any, exact: bool
-) -> list[Candidate]:
-    with conn.transaction():
-        if not exact:
-            return retrieval.vector_candidates(conn, book_ids, dimension, vector, TOP_K, None)
-        rows = conn.execute(_EXACT, {"q": vector, "books": list(book_ids), "k": TOP_K}).fetchall()
-        return [Candidate(row[0], row[1], float(row[2])) for row in rows]
+def exact_top(conn: psycopg.Connection[Any], book_ids: Sequence[uuid.UUID], vector: Any) -> set[tuple[uuid.UUID, int]]:
+    """The exact top 10, and every atom tied with the 10th (to 1e-4: half precision)."""
+    rows = conn.execute(_EXACT, {"q": vector, "books": list(book_ids), "k": 3 * TOP_K}).fetchall()
+    if not rows:
+        return set()
+    kth = rows[min(TOP_K, len(rows)) - 1][2]
+    return {(book_id, ordinal) for book_id, ordinal, similarity in rows if similarity >= kth - 1e-4}
 
 
-def _exact_plan_uses_hnsw(conn: Connection[Any], book_id: uuid.UUID, dimension: int, vector: Any) -> bool:
-    rows = conn.execute(f"EXPLAIN {_EXACT}", {"q": vector, "books": [book_id], "k": TOP_K}).fetchall()
-    return any("hnsw" in str(row[0]).lower() for row in rows)
-
-
-def _recall(approx: list[Candidate], exact: list[Candidate]) -> float:
-    """Share of the exact top-k the index found; ties at the k-th distance count as found."""
-    if not exact:
-        return 1.0
-    kth_similarity = exact[-1][2]
-    found = sum(1 for _, _, similarity in approx if similarity >= kth_similarity - 1e-6)
-    return min(found, len(exact)) / len(exact)
-
-
-def bench_recall(
-    settings: Settings, embedder: Embedder, scopes: Sequence[Sequence[uuid.UUID]], queries: list[str]
-) -> dict[str, Any]:
-    """recall@10 of the service's vector search against an exact scan of the same vectors;
-    query i searches scopes[i % len(scopes)] (e.g. a different single book per query)."""
-    vectors = embedder.embed(queries)
-    with psycopg.connect(settings.content_conninfo()) as conn:
+def bench_recall(raw: RawSearch, scopes: Sequence[Sequence[uuid.UUID]], queries: list[str]) -> dict[str, Any]:
+    """recall@10 of the service's vector search (its use case: in process, exact scan or HNSW, as it
+    routes) against an exact scan of the same vectors; query i searches scopes[i % len(scopes)]."""
+    vectors = raw.embedder.embed(queries)
+    with psycopg.connect(raw.settings.content_conninfo(), autocommit=True) as conn:
         configure_connection(conn)
-        uses_hnsw = _exact_plan_uses_hnsw(conn, scopes[0][0], embedder.dimension, vectors[0])
-        if uses_hnsw:
-            raise RuntimeError("exact search plan still uses the HNSW index; recall would be meaningless")
+        plan = conn.execute(f"EXPLAIN {_EXACT}", {"q": vectors[0], "books": list(scopes[0]), "k": TOP_K}).fetchall()
+        if any("hnsw" in str(row[0]).lower() for row in plan):
+            raise RuntimeError("exact search plan uses an HNSW index; recall would be meaningless")
         recalls = []
-        for i, vector in enumerate(vectors):
+        for i, (query, vector) in enumerate(zip(queries, vectors, strict=True)):
             scope = scopes[i % len(scopes)]
-            recalls.append(_recall(_vector_search(conn, scope, embedder.dimension, vector, False),
-                                   _vector_search(conn, scope, embedder.dimension, vector, True)))
-    return {"k": TOP_K, "exact_plan_uses_hnsw": uses_hnsw, "books": len(scopes[0]), "queries": len(recalls),
+            exact = exact_top(conn, scope, vector)
+            hits = raw.service.search(SearchQuery(book_ids=list(scope), text=query, top_k=TOP_K,
+                                                  mode=SearchMode.VECTOR))
+            found = sum((hit.atom.book_id, hit.atom.ordinal) in exact for hit in hits)
+            recalls.append(min(found, TOP_K, len(exact)) / min(TOP_K, len(exact)) if exact else 1.0)
+    return {"k": TOP_K, "exact_plan_uses_hnsw": False, "books": len(scopes[0]), "queries": len(recalls),
             "recall_at_10": round(sum(recalls) / len(recalls), 4), "min": round(min(recalls), 2)}

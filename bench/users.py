@@ -43,8 +43,8 @@ def quiz(book_id: str, atom_id: str, strategy_id: str) -> pb.ClassArtifact:
 def citable(conninfo: str, book_id: uuid.UUID) -> pb.ClassArtifact:
     """The benchmark's quiz, citing the book's first atom and a global strategy."""
     with psycopg.connect(conninfo) as conn:
-        atom = conn.execute("SELECT atom_id FROM content_atoms WHERE book_id = %s ORDER BY ordinal LIMIT 1",
-                            (book_id,)).fetchone()
+        atom = conn.execute("SELECT atom_id FROM content_atoms JOIN books USING (book_no) WHERE book_id = %s "
+                            "ORDER BY ordinal LIMIT 1", (book_id,)).fetchone()
         strategy = conn.execute("SELECT strategy_id FROM pedagogy_strategies WHERE owner_id IS NULL "
                                 "ORDER BY name LIMIT 1").fetchone()
     if atom is None or strategy is None:

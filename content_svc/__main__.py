@@ -11,19 +11,35 @@ from common.server import run_service
 from common.settings import Settings
 from content_svc.api import ContentServicer
 from content_svc.cache import ReadCache
+from content_svc.catalogue import Catalogue
 from content_svc.embedding import embedder_from_settings
-from content_svc.repository import configure_connection
+from content_svc.repository import connection_setup
+from content_svc.rules.search import RetrievalSettings
 from content_svc.usecases import ContentUseCases
+from content_svc.vectors import VectorCache
 from teaching.content.v1 import content_service_pb2, content_service_pb2_grpc
 
 
-def build(settings: Settings, resources: contextlib.ExitStack) -> ContentServicer:
-    pool = resources.enter_context(content_pool(settings, configure=configure_connection))
+def use_cases(settings: Settings, resources: contextlib.ExitStack, *, pool_name: str = "content") -> ContentUseCases:
+    """ContentService's use cases with their pool, caches and catalogue (closed with `resources`)."""
+    pool = resources.enter_context(
+        content_pool(settings, name=pool_name, configure=connection_setup(settings.hnsw_ef_search))
+    )
     cache = ReadCache(settings)
     resources.callback(cache.close)
-    return ContentServicer(
-        ContentUseCases(pool, embedder_from_settings(settings), cache, PageTokens.from_settings(settings))
+    vectors = VectorCache(settings.vector_cache_mb * 2**20)
+    catalogue = Catalogue(settings.content_conninfo(), settings.catalogue_ttl_seconds, on_change=vectors.retain)
+    catalogue.start()
+    resources.callback(catalogue.close)
+    return ContentUseCases(
+        pool, embedder_from_settings(settings), cache, PageTokens.from_settings(settings), catalogue, vectors,
+        retrieval_settings=RetrievalSettings(settings.search_exact_max_atoms, in_process=vectors.enabled),
+        ef_search=settings.hnsw_ef_search,
     )
+
+
+def build(settings: Settings, resources: contextlib.ExitStack) -> ContentServicer:
+    return ContentServicer(use_cases(settings, resources))
 
 
 def dependencies(settings: Settings) -> list[Dependency]:

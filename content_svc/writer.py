@@ -4,7 +4,8 @@ The ingest worker calls `load_book` inside its own transaction, so loading a boo
 ingest job done commit together. The book becomes visible (status 'ready') only when that
 transaction commits, and loading is idempotent per book_id, so a retried task never duplicates a
 book. Read-cache entries are keyed by the book's `load_id`, which is new on every load, so neither
-a new nor a deleted book can be served stale from Redis.
+a new nor a deleted book can be served stale from Redis; every process that serves searches hears of
+the change when it commits (a trigger on `books` notifies `books_changed`, content_svc.catalogue).
 """
 
 from __future__ import annotations
@@ -40,15 +41,19 @@ def load_book(
     loadable = loadable_book(book_id, book, embeddings, embedder)
     try:
         with conn.transaction():
-            if not library.insert_loading_book(conn, book_id, loadable.book, embedder.model_name, embedder.dimension):
+            book_no = library.insert_loading_book(
+                conn, book_id, loadable.book, embedder.model_name, embedder.dimension
+            )
+            if book_no is None:
                 if library.book_status(conn, book_id) == "ready":
                     return  # already loaded (a retried task): nothing to do
                 raise AlreadyExists(f"book {book_id} exists but is not ready")
-            library.create_standalone_partitions(conn, book_id)
-            library.copy_nodes(conn, book_id, loadable.nodes)
-            library.copy_atoms(conn, book_id, loadable.atoms, loadable.vectors)
-            library.index_and_attach_partitions(conn, book_id, embedder.dimension)
-            library.mark_book_ready(conn, book_id, len(loadable.nodes), len(loadable.atoms))
+            library.copy_nodes(conn, book_no, loadable.nodes)
+            library.copy_atoms(conn, book_no, loadable.atoms, loadable.nodes)
+            library.ensure_vector_index(conn, embedder.dimension)
+            library.copy_vectors(conn, book_no, loadable.atoms, loadable.vectors)
+            library.build_postings(conn, book_no)
+            library.mark_book_ready(conn, book_no, len(loadable.nodes), len(loadable.atoms))
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name != _SHA256_UNIQUE:
             raise

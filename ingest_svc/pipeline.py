@@ -44,6 +44,7 @@ from ingest_svc.rules.passages import (
     Segment,
     atoms_from_segments,
     extend_to_shared_pages,
+    heading_pages,
     runs_onto_start_page,
     split_page,
 )
@@ -112,19 +113,24 @@ class Pipeline:
                     self._finalize_later(job_id)
                 return
             nodes = self._planned_nodes(conn, job_id)
+        texts: dict[int, str] = {}
+        with self.storage.local_copy(job.storage_key) as path, open_pdf(path) as document:
+            # One page either side too: a heading a page after its outline entry moves the cut.
+            for page in range(max(1, first_page - 1), min(len(document), last_page + 1) + 1):
+                if (page - first_page) % CHECK_EVERY_PAGES == 0:
+                    self._beat(job_id)
+                texts[page] = page_text(document, page)
+        nodes = heading_pages(nodes, texts)
         start_pages = {node.first_page for node in nodes}
         segments: list[Segment] = []
         runs_onto: dict[int, int] = {}
-        with self.storage.local_copy(job.storage_key) as path, open_pdf(path) as document:
-            for page in range(first_page, last_page + 1):
-                if (page - first_page) % CHECK_EVERY_PAGES == 0:
-                    self._beat(job_id)
-                page_segments = split_page(nodes, page, page_text(document, page))
-                if page in start_pages:
-                    top = runs_onto_start_page(nodes, page, page_segments)
-                    if top is not None:
-                        runs_onto[page] = top
-                segments.extend(page_segments)
+        for page in range(first_page, last_page + 1):
+            page_segments = split_page(nodes, page, texts[page])
+            if page in start_pages:
+                top = runs_onto_start_page(nodes, page, page_segments)
+                if top is not None:
+                    runs_onto[page] = top
+            segments.extend(page_segments)
         atoms = atoms_from_segments(segments)
         with self.pool.connection() as conn:
             repository.set_stage(conn, job_id, Stage.EMBEDDING, self.worker_name)

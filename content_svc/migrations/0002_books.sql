@@ -15,7 +15,8 @@ CREATE TABLE books (
     status              text NOT NULL DEFAULT 'loading' CHECK (status IN ('loading', 'ready')),
     node_count          integer NOT NULL DEFAULT 0,
     atom_count          integer NOT NULL DEFAULT 0,
-    -- Mean number of distinct lexemes per atom: the BM25 length normalisation.
+    -- Mean number of distinct lexemes per atom: the BM25 length normalisation (dropped by 0007:
+    -- BM25 now counts tokens, books.token_count).
     avg_atom_lexemes    double precision NOT NULL DEFAULT 0,
     -- New on every load: read-cache keys include it, so a deleted and re-ingested book is never
     -- served from a stale cache entry.
@@ -25,7 +26,7 @@ CREATE TABLE books (
 
 -- De-duplication by source file. `books` is the small catalogue table (a Citus *reference* table
 -- when distributed, replicated whole), so this global unique stays enforceable; the large content
--- tables are the ones distributed by book_id.
+-- tables are the ones distributed by book (by book_no since 0007).
 CREATE UNIQUE INDEX books_content_sha256_key ON books (content_sha256);
 
 CREATE INDEX books_ready_newest_idx ON books (create_time DESC, book_id DESC) WHERE status = 'ready';

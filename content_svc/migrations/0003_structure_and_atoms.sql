@@ -1,3 +1,5 @@
+-- Superseded by 0007: content now lives in shared tables keyed by the book's number (book_no), one
+-- HNSW index per dimension; 0007 moves the books loaded into these partitions and drops them.
 -- Book structure and passages, partitioned by LIST (book_id): the loader attaches one partition
 -- per book, with its own HNSW index. A search restricted to a book is pruned to that partition, so
 -- the HNSW scan only ever sees that book's vectors and returns a full, accurate top_k (pgvector 0.6

@@ -1,3 +1,4 @@
+-- Superseded by 0007, which creates the same index on the shared table (book_no, page_number, ordinal).
 -- Reading order (page number, then position in the book) as an index, so reading a node page by
 -- page and the window of atoms around an atom are short index range scans (keyset pagination),
 -- not sorts of the whole book. Created on every partition, and by ATTACH on the ones loaded later.

@@ -1,125 +1,190 @@
-"""Retrieval SQL: nearest atoms by vector (per-book HNSW indexes) and Okapi BM25 over the atoms'
-tsvectors. Each returns one ranking of Candidates; fusing them is a rule (rules/search.py)."""
+"""Retrieval SQL: what a search reads (posting lists, vector candidates, result rows), the catalogue
+of ready books, and a book's vectors for the in-process cache.
+
+A search costs two round trips: the first fetches, pipelined, the posting lists of the query's
+lexemes and (when vectors are not ranked in process) the vector candidates; the use case scores,
+fuses and picks the top k; the second reads those atoms' rows.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy
 import numpy.typing as npt
-from psycopg import sql
-from psycopg.rows import class_row, scalar_row
+from psycopg.rows import class_row
 
 from content_svc.repository import Conn
-from content_svc.rules.types import Candidate, Subtree
+from content_svc.rules.search import VectorRoute
+from content_svc.rules.types import Candidate, CatalogueEntry, Subtree, TermPostings, VectorBlock
 
-HNSW_EF_SEARCH_MIN = 128
+T = TypeVar("T")
+
+# A posting list entry (migration 0007): ordinal int4, tf int2, length int2, big-endian.
+_ENTRY = numpy.dtype([("ordinal", ">i4"), ("tf", ">i2"), ("length", ">i2")])
 
 
-def vector_candidates(
-    conn: Conn,
-    book_ids: Sequence[uuid.UUID],
-    dimension: int,
-    vector: npt.NDArray[numpy.float32],
-    limit: int,
-    subtree: Subtree | None,
-) -> list[Candidate]:
-    """Nearest atoms by cosine distance; score = cosine similarity."""
-    candidates = conn.cursor(row_factory=class_row(Candidate))
+@dataclass(frozen=True)
+class VectorQuery:
+    """A vector ranking for Postgres to compute: an exact scan, or the dimension's HNSW index."""
+
+    route: VectorRoute
+    vector: npt.NDArray[numpy.float32]
+    dimension: int
+    depth: int
+    ef_search: int
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What the first round trip of a search returns."""
+
+    terms: list[TermPostings]
+    # How many distinct lexemes the query text has (held by the searched books or not).
+    query_lexemes: int
+    vector_ranking: list[Candidate]
+    # The ordinals of the subtree's atoms, when the search is within one.
+    subtree_ordinals: npt.NDArray[numpy.int64] | None
+
+
+def _books_condition(book_nos: Sequence[int] | None) -> str:
+    return "" if book_nos is None else "AND book_no = ANY(%(books)s)"
+
+
+def _postings_statement(book_nos: Sequence[int] | None) -> str:
+    """A row per query lexeme (by Postgres' english configuration, as at load time): its lists in the
+    books, concatenated (NULLs when no searched book holds it)."""
+    books = "" if book_nos is None else "AND p.book_no = ANY(%(books)s)"
+    return f"""SELECT q.lexeme, array_agg(p.book_no ORDER BY p.book_no) FILTER (WHERE p.book_no IS NOT NULL),
+                      array_agg(p.df ORDER BY p.book_no) FILTER (WHERE p.book_no IS NOT NULL),
+                      string_agg(p.entries, ''::bytea ORDER BY p.book_no)
+               FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) q(lexeme)
+               LEFT JOIN postings p ON p.lexeme = q.lexeme {books}
+               GROUP BY q.lexeme"""
+
+
+def _vector_statement(query: VectorQuery, book_nos: Sequence[int] | None, subtree: Subtree | None) -> str:
+    if query.route is VectorRoute.INDEX:
+        halfvec = f"halfvec({int(query.dimension)})"
+        # relaxed_order (set per connection) returns neighbours roughly by distance, as many as the
+        # LIMIT asks (an iterative scan keeps a book filter complete): take ef_search of them, re-sort.
+        return f"""SELECT book_no, ordinal, 1 - d FROM (
+                       SELECT book_no, ordinal, embedding::{halfvec} <=> %(q)s::{halfvec} AS d
+                       FROM atom_vectors WHERE vector_dims(embedding) = {int(query.dimension)}
+                            {_books_condition(book_nos)}
+                       ORDER BY embedding::{halfvec} <=> %(q)s::{halfvec} LIMIT %(ef)s) c
+                   ORDER BY d, book_no, ordinal LIMIT %(depth)s"""
+    # Exact: OFFSET 0 fences the scan, so no index can serve the ORDER BY (a complete top-N sort).
     if subtree is not None:
-        # Exact scan of one subtree: `embedding <=> q` (no cast) deliberately does not match the HNSW
-        # expression index, so the planner reads the subtree's atoms (a node range index scan) and
-        # sorts them, which is complete however small the subtree is.
-        return candidates.execute(
-            """SELECT book_id, atom_id, 1 - (embedding <=> %s) AS score FROM content_atoms
-               WHERE book_id = %s AND node_preorder BETWEEN %s AND %s
-               ORDER BY embedding <=> %s, atom_id LIMIT %s""",
-            (vector, subtree.book_id, subtree.first, subtree.last, vector, limit),
-        ).fetchall()
-    # ef_search bounds how many neighbours an HNSW scan can return; keep it above the limit. Its floor
-    # sets recall: on 1,000-atom partitions of hashing vectors, recall@10 against exact search was
-    # 0.90-0.92 at 64, 0.96 at 100 and 0.997 at 200 (`make bench`, docs/benchmarks.md); 128 keeps it
-    # above 0.95 for about 1 ms more per 10 books searched.
-    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(HNSW_EF_SEARCH_MIN, 2 * limit)),))
-    # One branch per book, each pruned at plan time to that book's partition and its HNSW index.
-    branch = sql.SQL(
-        """(SELECT book_id, atom_id, embedding::vector({dim}) <=> %s AS distance FROM content_atoms
-            WHERE book_id = %s ORDER BY embedding::vector({dim}) <=> %s LIMIT %s)"""
-    ).format(dim=sql.Literal(dimension))
-    statement = sql.SQL(
-        "SELECT book_id, atom_id, 1 - distance AS score FROM ({}) AS hits ORDER BY distance, atom_id LIMIT %s"
-    ).format(sql.SQL(" UNION ALL ").join([branch] * len(book_ids)))
-    params: list[Any] = []
-    for book_id in book_ids:
-        params += [vector, book_id, vector, limit]
-    params.append(limit)
-    return candidates.execute(statement, params).fetchall()
+        scan = """SELECT v.book_no, v.ordinal, v.embedding <=> %(q)s::halfvec AS d
+                  FROM atom_vectors v JOIN content_atoms a USING (book_no, ordinal)
+                  WHERE v.book_no = %(sub_book)s AND a.book_no = %(sub_book)s
+                    AND a.node_preorder BETWEEN %(sub_first)s AND %(sub_last)s OFFSET 0"""
+    else:
+        scan = f"""SELECT book_no, ordinal, embedding <=> %(q)s::halfvec AS d FROM atom_vectors
+                   WHERE true {_books_condition(book_nos)} OFFSET 0"""
+    return f"SELECT book_no, ordinal, 1 - d FROM ({scan}) s ORDER BY d, book_no, ordinal LIMIT %(depth)s"
 
 
-def query_lexemes(conn: Conn, text: str) -> list[str]:
-    lexemes = conn.cursor(row_factory=scalar_row).execute(
-        "SELECT tsvector_to_array(to_tsvector('english', %s))", (text,)
+_SUBTREE_ORDINALS = """SELECT coalesce(array_agg(ordinal), '{}') FROM content_atoms
+                       WHERE book_no = %(sub_book)s AND node_preorder BETWEEN %(sub_first)s AND %(sub_last)s"""
+
+
+def read_candidates(
+    conn: Conn, text: str, book_nos: Sequence[int] | None, vector: VectorQuery | None, subtree: Subtree | None,
+    meanwhile: Callable[[], T],
+) -> tuple[Reads, T]:
+    """One round trip (psycopg's pipeline mode): the posting lists of `text`'s lexemes in the books
+    `book_nos` (None: every book), the vector ranking when `vector` is given, the subtree's ordinals;
+    `meanwhile()` runs while the server works on them (it must not use `conn`)."""
+    params: dict[str, Any] = {"text": text, "books": list(book_nos) if book_nos is not None else None}
+    if vector is not None:
+        params.update(q=vector.vector, depth=vector.depth, ef=max(vector.ef_search, vector.depth))
+    if subtree is not None:
+        params.update(sub_book=subtree.book_no, sub_first=subtree.first, sub_last=subtree.last)
+    postings, vectors, ordinals = conn.cursor(binary=True), conn.cursor(), conn.cursor()
+    with conn.pipeline():  # each statement is sent as it is queued; the results come at the block's end
+        if text:
+            postings.execute(_postings_statement(book_nos), params, prepare=True)
+        if vector is not None:
+            vectors.execute(_vector_statement(vector, book_nos, subtree), params, prepare=True)
+        if subtree is not None:
+            ordinals.execute(_SUBTREE_ORDINALS, params, prepare=True)
+        computed = meanwhile()
+    lists = postings.fetchall() if text else []
+    terms = [_term(*row) for row in lists if row[1] is not None]
+    ranking = [Candidate(*row) for row in vectors.fetchall()] if vector is not None else []
+    within = numpy.asarray(ordinals.fetchone()[0], dtype=numpy.int64) if subtree is not None else None  # type: ignore[index]
+    return Reads(terms, len(lists), ranking, within), computed
+
+
+def _term(lexeme: str, books: list[int], counts: list[int], entries: bytes) -> TermPostings:
+    parsed = numpy.frombuffer(entries, dtype=_ENTRY)
+    return TermPostings(
+        lexeme, numpy.asarray(books, dtype=numpy.int64), numpy.asarray(counts, dtype=numpy.int64),
+        parsed["ordinal"].astype(numpy.int64), parsed["tf"].astype(numpy.float64),
+        parsed["length"].astype(numpy.float64),
+    )
+
+
+@dataclass(frozen=True)
+class AtomRow:
+    book_no: int
+    ordinal: int
+    atom_id: uuid.UUID
+    node_id: uuid.UUID
+    text: str
+    page_number: int
+    node_path: list[str]
+
+
+def atoms_at(
+    conn: Conn, keys: Sequence[tuple[int, int]], listed: Sequence[int] | None
+) -> tuple[int | None, dict[tuple[int, int], AtomRow]]:
+    """The atoms at (book_no, ordinal) `keys`, and how many of the `listed` books still exist (None
+    when no books were listed), so a search never answers from a catalogue that missed a deletion."""
+    present = "NULL::bigint" if listed is None else "(SELECT count(*) FROM books WHERE book_no = ANY(%(listed)s))"
+    rows = conn.execute(
+        f"""SELECT {present}, a.book_no, a.ordinal, a.atom_id, a.node_id, a.text, a.page_number, a.node_path
+            FROM (SELECT 1) one LEFT JOIN LATERAL (
+                SELECT a.* FROM unnest(%(books)s::int[], %(ordinals)s::int[]) k(book_no, ordinal)
+                JOIN content_atoms a USING (book_no, ordinal)) a ON true""",
+        {"listed": list(listed or []), "books": [k[0] for k in keys], "ordinals": [k[1] for k in keys]},
+        prepare=True,
+    ).fetchall()
+    atoms = {(row[1], row[2]): AtomRow(*row[1:]) for row in rows if row[1] is not None}
+    return rows[0][0], atoms
+
+
+def catalogue(conn: Conn) -> list[CatalogueEntry]:
+    """Every ready book, as searches need it."""
+    return conn.cursor(row_factory=class_row(CatalogueEntry)).execute(
+        """SELECT book_id, book_no, embedding_model, embedding_dimension, atom_count, token_count, load_id
+           FROM books WHERE status = 'ready'"""
+    ).fetchall()
+
+
+def vector_block(conn: Conn, book_no: int) -> VectorBlock | None:
+    """The book's vectors in one row: halfvec's binary form (2-byte dimension, 2 unused bytes, then
+    big-endian float16s) concatenated, decoded with numpy. None when the book has no atoms."""
+    row = conn.cursor(binary=True).execute(
+        """SELECT array_agg(v.ordinal ORDER BY v.ordinal), array_agg(a.node_preorder ORDER BY v.ordinal),
+                  string_agg(halfvec_send(v.embedding), ''::bytea ORDER BY v.ordinal),
+                  max(vector_dims(v.embedding))
+           FROM atom_vectors v JOIN content_atoms a USING (book_no, ordinal)
+           WHERE v.book_no = %(book)s AND a.book_no = %(book)s""",
+        {"book": book_no}, prepare=True,
     ).fetchone()
-    return list(lexemes or [])
-
-
-def _tsquery_literal(lexemes: Sequence[str]) -> str:
-    """OR of already-normalised lexemes, quoted for tsquery input (no re-normalisation)."""
-    quoted = ("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes)
-    return " | ".join(quoted)
-
-
-def bm25_candidates(
-    conn: Conn,
-    book_ids: Sequence[uuid.UUID],
-    lexemes: Sequence[str],
-    limit: int,
-    subtree: Subtree | None,
-    *,
-    k1: float = 1.2,
-    b: float = 0.75,
-) -> list[Candidate]:
-    """Okapi BM25 over the searched books, computed in SQL from the atoms' tsvectors.
-
-    Candidates are the atoms matching any query lexeme (GIN index); their tsvectors give term
-    frequencies, and the candidate set itself gives each term's document frequency. Document length
-    is the number of distinct lexemes (what a tsvector knows cheaply), normalised by the book's mean.
-    """
-    if not lexemes:
-        return []
-    subtree_filter = sql.SQL("")
-    params: dict[str, Any] = {
-        "books": list(book_ids), "tsquery": _tsquery_literal(lexemes), "lexemes": list(lexemes),
-        "k1": k1, "b": b, "limit": limit,
-    }
-    if subtree is not None:
-        subtree_filter = sql.SQL(
-            "WHERE p.book_id = %(sub_book)s AND p.node_preorder BETWEEN %(sub_first)s AND %(sub_last)s"
-        )
-        params.update(sub_book=subtree.book_id, sub_first=subtree.first, sub_last=subtree.last)
-    statement = sql.SQL(
-        """WITH corpus AS (
-               SELECT sum(atom_count)::float8 AS n,
-                      coalesce(sum(avg_atom_lexemes * atom_count) / nullif(sum(atom_count), 0), 1) AS avgdl
-               FROM books WHERE book_id = ANY(%(books)s)
-           ), postings AS (
-               SELECT a.book_id, a.atom_id, a.node_preorder, length(a.tsv)::float8 AS dl, u.lexeme,
-                      coalesce(array_length(u.positions, 1), 1)::float8 AS tf
-               FROM content_atoms a CROSS JOIN LATERAL unnest(a.tsv) AS u(lexeme, positions, weights)
-               WHERE a.book_id = ANY(%(books)s) AND a.tsv @@ %(tsquery)s::tsquery
-                 AND u.lexeme = ANY(%(lexemes)s)
-           ), document_frequency AS (
-               SELECT lexeme, count(*)::float8 AS df FROM postings GROUP BY lexeme
-           )
-           SELECT p.book_id, p.atom_id,
-                  sum(ln(1 + (c.n - d.df + 0.5) / (d.df + 0.5))
-                      * p.tf * (%(k1)s + 1) / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / c.avgdl))) AS score
-           FROM postings p JOIN document_frequency d USING (lexeme) CROSS JOIN corpus c
-           {subtree_filter}
-           GROUP BY p.book_id, p.atom_id
-           ORDER BY score DESC, p.atom_id
-           LIMIT %(limit)s"""
-    ).format(subtree_filter=subtree_filter)
-    return conn.cursor(row_factory=class_row(Candidate)).execute(statement, params).fetchall()
+    if row is None or row[0] is None:
+        return None
+    ordinals, preorders, blob, dimension = row
+    rows = numpy.frombuffer(blob, dtype=numpy.uint8).reshape(len(ordinals), 4 + 2 * dimension)
+    matrix = rows[:, 4:].copy().view(">f2").astype(numpy.float32)
+    norms = numpy.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return VectorBlock(
+        numpy.asarray(ordinals, dtype=numpy.int32), numpy.asarray(preorders, dtype=numpy.int32), matrix / norms
+    )

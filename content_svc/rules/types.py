@@ -8,12 +8,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy
+import numpy.typing as npt
+
 from content_svc.contract import BookMetadata
 
 
 @dataclass(frozen=True, kw_only=True)
 class Book(BookMetadata):
     book_id: uuid.UUID
+    # The compact number that keys the book's content rows (never shown to callers).
+    book_no: int
     page_count: int
     content_sha256: str
     embedding_model: str
@@ -49,12 +54,58 @@ class Atom:
     node_path: list[str] = field(default_factory=list)
 
 
-class Candidate(NamedTuple):
-    """One ranker's answer: an atom and its score (higher is better, comparable within one ranking)."""
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """What searching a ready book needs to know about it; every serving process keeps these in memory."""
 
     book_id: uuid.UUID
-    atom_id: uuid.UUID
+    # The compact number that keys the book's rows (migration 0007); never reused.
+    book_no: int
+    embedding_model: str
+    embedding_dimension: int
+    atom_count: int
+    # Sum of the atoms' lengths in tokens (BM25).
+    token_count: int
+    # New on every load: what is cached about a book is keyed by it.
+    load_id: uuid.UUID
+
+
+class Candidate(NamedTuple):
+    """One ranker's answer: an atom (by book number and ordinal) and its score (higher is better,
+    comparable within one ranking)."""
+
+    book_no: int
+    ordinal: int
     score: float
+
+
+@dataclass(frozen=True)
+class VectorBlock:
+    """A book's vectors for exact search in process: row i is the atom `ordinals[i]`, of the node at
+    pre-order position `preorders[i]`; rows L2-normalised, so cosine similarity is a dot product."""
+
+    ordinals: npt.NDArray[numpy.int32]
+    preorders: npt.NDArray[numpy.int32]
+    matrix: npt.NDArray[numpy.float32]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ordinals.nbytes + self.preorders.nbytes + self.matrix.nbytes)
+
+
+@dataclass(frozen=True)
+class TermPostings:
+    """A query lexeme's postings in the searched books, book by book: `counts[j]` atoms of book
+    `books[j]` (ascending) hold it. Entry i (grouped by book in that order, by ordinal within a
+    book) says that the atom `ordinals[i]` holds the lexeme `tfs[i]` times and is `lengths[i]`
+    tokens long."""
+
+    lexeme: str
+    books: npt.NDArray[numpy.int64]
+    counts: npt.NDArray[numpy.int64]
+    ordinals: npt.NDArray[numpy.int64]
+    tfs: npt.NDArray[numpy.float64]
+    lengths: npt.NDArray[numpy.float64]
 
 
 @dataclass(frozen=True)
@@ -74,13 +125,14 @@ class SearchMode(enum.Enum):
 class Subtree:
     """A node's whole subtree: atoms whose node's pre-order position is in [first, last]."""
 
-    book_id: uuid.UUID
+    book_no: int
     first: int
     last: int
 
 
 @dataclass(frozen=True)
 class SearchQuery:
+    # Empty: every ready book (the library-wide search).
     book_ids: list[uuid.UUID]
     text: str = ""
     vector: list[float] | None = None

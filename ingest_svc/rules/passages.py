@@ -1,8 +1,9 @@
 """Page text to passages (content atoms): cut along node boundaries, sized for the embedder.
 
-A page's text is split where the nodes that start on it begin (found by their titles), then each
-node's text, across pages, is cut into passages of about 800-1200 characters at paragraph, sentence
-or word boundaries, each overlapping the previous one by about 150 characters.
+A page's text is split where the nodes that start on it begin (found by their titles, on the page
+the outline gives or the next: `heading_pages`), then each node's text, across pages, is cut into
+passages of about 800-1200 characters at paragraph, sentence or word boundaries, each overlapping
+the previous one by about 150 characters. A passage never holds text of two nodes.
 """
 
 from __future__ import annotations
@@ -54,6 +55,25 @@ def _title_pattern(title: str) -> re.Pattern[str] | None:
     return re.compile(r"\s*".join(re.escape(word) for word in words), re.IGNORECASE)
 
 
+def heading_pages(nodes: Sequence[ParsedNode], texts: Mapping[int, str]) -> list[ParsedNode]:
+    """Nodes as their headings place them: an outline may point one page early (thinkpython2 does
+    for 3 of its 241 entries), and a node whose title is not on its outline page but on the next
+    starts there, so that page's text before the heading, and the page before, stay with the node
+    they belong to and no passage straddles the two. `texts` needs a node's first page and the next
+    one for it to be moved; the nodes of other pages are left as they are."""
+    placed = []
+    for node in nodes:
+        page = node.first_page
+        pattern = _title_pattern(node.title)
+        if (
+            pattern is not None and page in texts and page + 1 in texts
+            and not pattern.search(texts[page]) and pattern.search(texts[page + 1])
+        ):
+            node = replace(node, first_page=page + 1, last_page=max(node.last_page, page + 1))
+        placed.append(node)
+    return placed
+
+
 def owner_at_page_start(nodes: Sequence[ParsedNode], page_number: int) -> ParsedNode | None:
     """The node whose text runs into the top of `page_number` (the last one started before it)."""
     owner = None
@@ -61,6 +81,16 @@ def owner_at_page_start(nodes: Sequence[ParsedNode], page_number: int) -> Parsed
         if node.first_page < page_number:
             owner = node
     return owner
+
+
+# What may precede a title on its heading line: its number ("10.11.", "B.5", "Chapter 3").
+_HEADING_NUMBER = re.compile(r"(?:chapter|part|appendix|section)?\s*(?:\d+|[A-Z])(?:\.\d+)*\.?\s*", re.IGNORECASE)
+
+
+def _heading_start(text: str, title_start: int, earliest: int) -> int:
+    """Where a heading begins: the title, or the start of its line when only a number precedes it."""
+    line_start = max(text.rfind("\n", 0, title_start) + 1, earliest)
+    return line_start if _HEADING_NUMBER.fullmatch(text, line_start, title_start) else title_start
 
 
 def split_page(nodes: Sequence[ParsedNode], page_number: int, text: str) -> list[Segment]:
@@ -75,7 +105,7 @@ def split_page(nodes: Sequence[ParsedNode], page_number: int, text: str) -> list
         pattern = _title_pattern(node.title)
         found = pattern.search(text, cursor) if pattern else None
         if found:
-            position = found.start()
+            position = _heading_start(text, found.start(), cursor)
             cursor = found.end()
         else:
             position = cursor

@@ -82,7 +82,7 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
             assert run["processes_1"]["throughput_rps"] > 0 and run["processes_2"]["throughput_rps"] > 0
 
     modes = {row["mode"] for row in results["quality"]["results"]}
-    assert modes == {"TEXT", "VECTOR", "HYBRID"}
+    assert modes == {"TEXT", "VECTOR", "HYBRID", "BM25 reference"}
     for row in results["quality"]["results"]:
         assert all(0 <= row[key] <= 1 for key in ("hit_chapter_at_1", "hit_chapter_at_5", "hit_section_at_1",
                                                    "hit_section_at_5"))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,13 +16,35 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from content_svc.contract import Embedder, ParsedAtom, ParsedBook, ParsedNode
+from content_svc.__main__ import use_cases as content_use_cases
+from content_svc.contract import Embedder, ParsedAtom, ParsedBook, ParsedNode, Vectors
 from content_svc.embedding import HashingEmbedder
 from content_svc.rules.library import atom_uuid, node_uuid
+from content_svc.usecases import ContentUseCases
 from content_svc.writer import load_book
+from devstack import Stack
 from teaching.content.v1 import content_service_pb2 as pb
 
 EMBEDDER = HashingEmbedder(384)  # what the stack's content service uses by default
+
+
+class FixedEmbedder:
+    """The embedder a book's given vectors claim to come from (it embeds nothing itself)."""
+
+    def __init__(self, model_name: str, dimension: int) -> None:
+        self.model_name = model_name
+        self.dimension = dimension
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        raise NotImplementedError("this book's vectors are given")
+
+
+@contextlib.contextmanager
+def use_cases(stack: Stack, **settings: Any) -> Iterator[ContentUseCases]:
+    """ContentService's use cases in this process, against the stack, with these settings changed
+    (e.g. cache_enabled, vector_cache_mb, search_exact_max_atoms)."""
+    with contextlib.ExitStack() as resources:
+        yield content_use_cases(stack.settings.model_copy(update=settings), resources, pool_name="content-test")
 
 
 def unique_sha() -> str:

@@ -12,6 +12,7 @@ import pytest
 from common.errors import InvalidArgument
 from common.status import status_code
 from content_svc.contract import DuplicateBook
+from content_svc.repository.library import CONTENT_TABLES
 from content_svc.writer import find_book_by_hash, load_book
 from teaching.content.v1 import content_service_pb2 as pb
 from tests.content.support import EMBEDDER, bad_request_fields, expect_error, load, textbook_parsed, unique_sha
@@ -101,7 +102,9 @@ def test_loader_is_idempotent_and_refuses_duplicate_files(conninfo, content_stub
     book_id = load(conninfo, parsed)
     load(conninfo, parsed, book_id=book_id)  # a retried task: no error, no second copy
     with psycopg.connect(conninfo) as conn:
-        atoms = conn.execute("SELECT count(*) FROM content_atoms WHERE book_id = %s", (book_id,)).fetchone()
+        atoms = conn.execute(
+            "SELECT count(*) FROM content_atoms JOIN books USING (book_no) WHERE book_id = %s", (book_id,)
+        ).fetchone()
         assert atoms == (len(parsed.atoms),)
         with pytest.raises(DuplicateBook) as info:
             load_book(conn, uuid.uuid4(), parsed, EMBEDDER.embed([a.text for a in parsed.atoms]), EMBEDDER)
@@ -141,8 +144,15 @@ def test_failed_load_leaves_nothing_behind(conninfo, content_stub, teacher):
 def test_delete_book_is_admin_only_and_removes_everything(conninfo, content_stub, teacher, admin):
     parsed = textbook_parsed("Doomed")
     book_id = str(load(conninfo, parsed))
+    with psycopg.connect(conninfo) as conn:
+        book_no = conn.execute("SELECT book_no FROM books WHERE book_id = %s", (book_id,)).fetchone()[0]  # type: ignore[index]
+        for table in CONTENT_TABLES:
+            assert conn.execute(f"SELECT count(*) FROM {table} WHERE book_no = %s", (book_no,)).fetchone() != (0,)
     outline = content_stub.GetBookOutline(pb.GetBookOutlineRequest(book_id=book_id), metadata=teacher)
     assert len(outline.nodes) == 7  # also warms the outline cache
+    # A search warms the catalogue and the vector cache of the service.
+    search = pb.SearchContentRequest(query="cell", book_ids=[book_id])
+    assert content_stub.SearchContent(search, metadata=teacher).results
 
     expect_error(grpc.StatusCode.PERMISSION_DENIED, content_stub.DeleteBook,
                  pb.DeleteBookRequest(book_id=book_id), metadata=teacher)
@@ -158,8 +168,8 @@ def test_delete_book_is_admin_only_and_removes_everything(conninfo, content_stub
     listed = _all_books(content_stub, teacher, page_size=200)
     assert book_id not in {b.book_id for b in listed}
     with psycopg.connect(conninfo) as conn:
-        for table in ("structure_nodes", "content_atoms"):
-            count = conn.execute(f"SELECT count(*) FROM {table} WHERE book_id = %s", (book_id,)).fetchone()
+        for table in CONTENT_TABLES:
+            count = conn.execute(f"SELECT count(*) FROM {table} WHERE book_no = %s", (book_no,)).fetchone()
             assert count == (0,)
 
     # The same file can be ingested again (new id or the same one), and is served fresh, not from cache.

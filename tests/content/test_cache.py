@@ -10,27 +10,16 @@ import pytest
 import redis
 
 from common.auth import Identity
-from common.db import content_pool
-from common.pagination import PageTokens
-from content_svc.cache import ReadCache
 from content_svc.quality import QualityCase, quality_table
-from content_svc.repository import configure_connection
 from content_svc.rules.types import Scope, SearchMode, StrategyFields
 from content_svc.usecases import ContentUseCases
-from tests.content.support import EMBEDDER
+from tests.content.support import use_cases
 
 
 @pytest.fixture(scope="module")
 def services(stack) -> Iterator[tuple[ContentUseCases, ContentUseCases]]:
-    pool = content_pool(stack.settings, name="content-cache-test", configure=configure_connection)
-    tokens = PageTokens(stack.settings.page_token_secret.get_secret_value().encode())
-    cached = ReadCache(stack.settings.model_copy(update={"cache_enabled": True}))
-    uncached = ReadCache(stack.settings.model_copy(update={"cache_enabled": False}))
-    try:
-        yield (ContentUseCases(pool, EMBEDDER, cached, tokens), ContentUseCases(pool, EMBEDDER, uncached, tokens))
-    finally:
-        cached.close()
-        pool.close()
+    with use_cases(stack, cache_enabled=True) as cached, use_cases(stack, cache_enabled=False) as uncached:
+        yield cached, uncached
 
 
 def test_answers_are_identical_with_cache_on_and_off(stack, services, textbook):

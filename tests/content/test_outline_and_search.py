@@ -133,6 +133,25 @@ def test_search_across_several_books_and_raw_vectors(conninfo, content_stub, tea
     assert "Carrying capacity" in response.results[0].text
 
 
+@pytest.mark.parametrize("mode", [pb.SEARCH_MODE_TEXT, pb.SEARCH_MODE_HYBRID, pb.SEARCH_MODE_VECTOR])
+def test_no_book_ids_searches_every_ready_book(conninfo, content_stub, teacher, admin, mode):
+    word = f"quokka{uuid.uuid4().hex[:8]}"
+    first = str(load(conninfo, _one_node_book([f"The {word} hops across the island at dawn."])))
+    second = str(load(conninfo, _one_node_book([f"Every {word} sleeps in the shade at noon."])))
+
+    def found() -> set[str]:
+        results = content_stub.SearchContent(
+            pb.SearchContentRequest(query=f"{word} island shade", top_k=100, mode=mode), metadata=teacher
+        ).results
+        return {r.book_id for r in results if word in r.text}
+
+    assert found() == {first, second}
+    content_stub.DeleteBook(pb.DeleteBookRequest(book_id=first), metadata=admin)
+    assert found() == {second}
+    third = str(load(conninfo, _one_node_book([f"A {word} island, seen from the sea."])))
+    assert found() == {second, third}  # searchable as soon as it is loaded
+
+
 def _one_node_book(texts: list[str], title: str = "One node") -> ParsedBook:
     return ParsedBook(
         title=title, authors=[], subject="", grade_level="", page_count=len(texts), content_sha256=unique_sha(),
@@ -145,7 +164,8 @@ def _one_node_book(texts: list[str], title: str = "One node") -> ParsedBook:
 # Each case: the request's fields (book_ids=["BOOK"] stands for the textbook's id) and the field named.
 SEARCH_INPUT_ERRORS = [
     pytest.param({"book_ids": ["BOOK"]}, "query", id="no-query"),
-    pytest.param({"query": "cells"}, "book_ids", id="no-books"),
+    pytest.param({"query": "cells", "book_ids": [str(uuid.UUID(int=i)) for i in range(101)]}, "book_ids",
+                 id="more-than-100-books-listed"),
     pytest.param({"query": "cells", "book_ids": ["not-a-uuid"]}, "book_ids[0]", id="book-id-not-uuid"),
     pytest.param({"query": "cells", "book_ids": ["BOOK"], "top_k": 101}, "top_k", id="top-k-too-large"),
     pytest.param({"query": "cells", "book_ids": ["BOOK"], "top_k": -1}, "top_k", id="top-k-negative"),

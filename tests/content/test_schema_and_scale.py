@@ -1,107 +1,124 @@
-"""The layout keeps content distributable by book_id, and book-filtered vector search complete."""
+"""The layout keeps content distributable by book, and vector search complete: full top_k and
+recall against exact search for one book among 100 and for the whole library, on every route
+(in process, an exact scan in SQL, the HNSW index)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import numpy
 import psycopg
-from pgvector.psycopg import register_vector
+import pytest
 
 from content_svc.contract import ParsedAtom, ParsedBook, ParsedNode
-from content_svc.repository.library import partition_names
-from teaching.content.v1 import content_service_pb2 as pb
-from tests.content.support import EMBEDDER, load, unique_sha
+from content_svc.rules.types import SearchMode, SearchQuery
+from content_svc.usecases import ContentUseCases
+from devstack import Stack
+from tests.content.support import FixedEmbedder, load, unique_sha, use_cases
 
-CONTENT_TABLES = ("structure_nodes", "content_atoms")
+CONTENT_TABLES = ("structure_nodes", "content_atoms", "atom_vectors", "postings")
 
 
-def test_every_key_and_unique_constraint_includes_book_id(conninfo, textbook):
+def test_every_key_and_unique_constraint_includes_the_book(conninfo, textbook):
     with psycopg.connect(conninfo) as conn:
-        # ContentService's tables with a book_id column: books, the partitioned parents and every
-        # book's partitions (ingest_jobs is ingest_svc's bookkeeping, keyed by job).
-        tables = [row[0] for row in conn.execute(
-            """SELECT c.oid::regclass::text FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
-               JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE a.attname = 'book_id' AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
-                 AND n.nspname = 'public'
-                 AND (c.relname IN ('books', 'structure_nodes', 'content_atoms')
-                      OR c.relname LIKE 'structure\\_nodes\\_%%' OR c.relname LIKE 'content\\_atoms\\_%%')"""
-        )]
-        assert set(CONTENT_TABLES) <= set(tables)
-        assert any(t.startswith("content_atoms_") for t in tables), "no per-book partition was found"
         unique_indexes = conn.execute(
-            """SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text,
-                      array(SELECT a.attname FROM unnest(i.indkey) k JOIN pg_attribute a
-                            ON a.attrelid = i.indrelid AND a.attnum = k)
+            """SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, i.indisprimary,
+                      array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(num, pos)
+                            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num ORDER BY k.pos)
                FROM pg_index i WHERE i.indisunique AND i.indrelid::regclass::text = ANY(%s)""",
-            (tables,),
+            (["books", *CONTENT_TABLES],),
         ).fetchall()
-        assert unique_indexes
-        offenders = [
-            (table, index, columns) for table, index, columns in unique_indexes
-            if "book_id" not in columns
-            # books is the small catalogue (a Citus reference table, replicated whole), so its
-            # de-duplication on the file hash stays enforceable; it is the only exception.
-            and (table, index) != ("books", "books_content_sha256_key")
-        ]
-        assert offenders == []
-        # Primary keys of the content tables lead with book_id, and both are partitioned by it.
-        for table in CONTENT_TABLES:
-            key = conn.execute(
-                """SELECT array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, pos)
-                                JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
-                                ORDER BY k.pos)
-                   FROM pg_constraint con WHERE con.conrelid = %s::regclass AND con.contype = 'p'""",
-                (table,),
-            ).fetchone()
-            assert key is not None and key[0][0] == "book_id"
-            partition_key = conn.execute("SELECT pg_get_partkeydef(%s::regclass)", (table,)).fetchone()
-            assert partition_key == ("LIST (book_id)",)
+        tables = {table for table, *_ in unique_indexes}
+        assert tables == {"books", *CONTENT_TABLES}
+        for table, index, primary, columns in unique_indexes:
+            if table == "books":
+                # books is the small catalogue (a Citus reference table, replicated whole): keyed by
+                # book_id, with its unique book number and its de-duplication on the file hash.
+                assert columns in (["book_id"], ["book_no"], ["content_sha256"]), (index, columns)
+                continue
+            # Citus distributes the content tables by book_no, co-located: every unique key holds it.
+            assert "book_no" in columns, (index, columns)
+            if primary:
+                assert columns[0] == "book_no" or (table, columns[:2]) == ("postings", ["lexeme", "book_no"])
+        partitioned = conn.execute(
+            "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
+            "WHERE c.relname = ANY(%s)", (list(CONTENT_TABLES),)
+        ).fetchone()
+        assert partitioned == (0,)
 
 
-def _random_book(rng: numpy.random.Generator, atoms: int, dimension: int) -> tuple[ParsedBook, numpy.ndarray]:
-    book = ParsedBook(
-        title="Synthetic", authors=[], subject="", grade_level="", page_count=atoms, content_sha256=unique_sha(),
-        nodes=[ParsedNode(key=0, parent_key=None, level=1, ordinal=0, title="All", first_page=1, last_page=atoms)],
-        atoms=[ParsedAtom(node_key=0, ordinal=i, page_number=i + 1, text=f"synthetic passage {i}")
-               for i in range(atoms)],
-    )
-    vectors = rng.standard_normal((atoms, dimension)).astype(numpy.float32)
-    vectors /= numpy.linalg.norm(vectors, axis=1, keepdims=True)
-    return book, vectors
+DIMENSION = 48  # no other test uses it: a library-wide search with such a raw vector reads only these books
+BOOKS, ATOMS = 100, 120
+CLUSTERS = 40
 
 
-def test_search_restricted_to_one_book_among_100_is_complete(conninfo, content_stub, teacher):
+@pytest.fixture(scope="module")
+def hundred_books(conninfo: str) -> list[tuple[uuid.UUID, numpy.ndarray]]:
+    """100 books of clustered random vectors (as real passages are: near-duplicates and topics)."""
     rng = numpy.random.default_rng(7)
-    atoms_per_book, dimension = 300, EMBEDDER.dimension
-    books: list[tuple[uuid.UUID, numpy.ndarray]] = []
-    for _ in range(100):
-        parsed, vectors = _random_book(rng, atoms_per_book, dimension)
-        books.append((load(conninfo, parsed, embeddings=vectors), vectors))
+    centres = rng.standard_normal((CLUSTERS, DIMENSION)).astype(numpy.float32)
+    embedder = FixedEmbedder("clustered-test-vectors", DIMENSION)
+    books = []
+    for index in range(BOOKS):
+        vectors = centres[rng.integers(0, CLUSTERS, ATOMS)] + 0.6 * rng.standard_normal((ATOMS, DIMENSION))
+        vectors = (vectors / numpy.linalg.norm(vectors, axis=1, keepdims=True)).astype(numpy.float32)
+        parsed = ParsedBook(
+            title=f"Clustered {index}", authors=[], subject="", grade_level="", page_count=ATOMS,
+            content_sha256=unique_sha(),
+            nodes=[ParsedNode(key=0, parent_key=None, level=1, ordinal=0, title="All", first_page=1, last_page=ATOMS)],
+            atoms=[ParsedAtom(node_key=0, ordinal=i, page_number=i + 1, text=f"passage {i}") for i in range(ATOMS)],
+        )
+        books.append((load(conninfo, parsed, embedder=embedder, embeddings=vectors), vectors))
+    return books
 
-    # The book-filtered query is served by that book's own HNSW index (not a shared, post-filtered one).
-    probe_id, _ = books[0]
-    with psycopg.connect(conninfo) as conn:
-        register_vector(conn)
-        plan = "\n".join(row[0] for row in conn.execute(
-            f"""EXPLAIN SELECT atom_id FROM content_atoms WHERE book_id = %s
-                ORDER BY embedding::vector({dimension}) <=> %s LIMIT 10""",
-            (probe_id, rng.standard_normal(dimension).astype(numpy.float32)),
-        ))
-    assert f"{partition_names(probe_id)[1]}_hnsw" in plan, plan
 
+ROUTES: dict[str, dict[str, int]] = {
+    # The service's defaults: one book in process, the whole library (12,000 atoms) through the index.
+    "in-process-and-index": {"search_exact_max_atoms": 10_000, "vector_cache_mb": 64},
+    "exact-scan-in-sql": {"search_exact_max_atoms": 1_000_000, "vector_cache_mb": 0},
+    "index-always": {"search_exact_max_atoms": 0, "vector_cache_mb": 64},
+}
+
+
+@pytest.fixture(scope="module", params=list(ROUTES), ids=list(ROUTES))
+def service(request: pytest.FixtureRequest, stack: Stack) -> Iterator[ContentUseCases]:
+    with use_cases(stack, **ROUTES[request.param]) as service:
+        yield service
+
+
+def _recall(found: list[tuple[uuid.UUID, int]], exact: set[tuple[uuid.UUID, int]]) -> float:
+    return len(set(found) & exact) / len(exact)
+
+
+def _exact(books: list[tuple[uuid.UUID, numpy.ndarray]], query: numpy.ndarray) -> set[tuple[uuid.UUID, int]]:
+    similarities = [(float(s), book_id, i) for book_id, vectors in books for i, s in enumerate(vectors @ query)]
+    similarities.sort(key=lambda item: -item[0])
+    kth = similarities[9][0]
+    return {(book_id, i) for s, book_id, i in similarities if s >= kth - 1e-3}  # halfvec ties count as found
+
+
+def test_one_book_among_100_gets_its_full_top_k(service: ContentUseCases, hundred_books):
+    rng = numpy.random.default_rng(11)
     recalls = []
-    for book_id, vectors in books[::5]:
-        query = rng.standard_normal(dimension).astype(numpy.float32)
-        exact = numpy.argsort(-(vectors @ (query / numpy.linalg.norm(query))))[:10]
-        expected = {str(uuid.uuid5(book_id, f"atom:{i}")) for i in exact}
-        results = content_stub.SearchContent(
-            pb.SearchContentRequest(query_vector=query.tolist(), book_ids=[str(book_id)], top_k=10,
-                                    mode=pb.SEARCH_MODE_VECTOR),
-            metadata=teacher,
-        ).results
-        assert len(results) == 10
-        assert {r.book_id for r in results} == {str(book_id)}
-        recalls.append(len(expected & {r.atom_id for r in results}) / 10)
+    for book_id, vectors in hundred_books[::10]:
+        query = vectors[int(rng.integers(0, ATOMS))] + 0.3 * rng.standard_normal(DIMENSION).astype(numpy.float32)
+        query /= numpy.linalg.norm(query)
+        hits = service.search(SearchQuery(book_ids=[book_id], vector=query.tolist(), top_k=10, mode=SearchMode.VECTOR))
+        assert len(hits) == 10
+        assert {hit.atom.book_id for hit in hits} == {book_id}
+        recalls.append(_recall([(h.atom.book_id, h.atom.ordinal) for h in hits], _exact([(book_id, vectors)], query)))
+    assert numpy.mean(recalls) >= 0.95, recalls
+
+
+def test_the_whole_library_gets_its_full_top_k(service: ContentUseCases, hundred_books):
+    rng = numpy.random.default_rng(12)
+    recalls = []
+    for _ in range(10):
+        _, vectors = hundred_books[int(rng.integers(0, BOOKS))]
+        query = vectors[int(rng.integers(0, ATOMS))] + 0.3 * rng.standard_normal(DIMENSION).astype(numpy.float32)
+        query /= numpy.linalg.norm(query)
+        hits = service.search(SearchQuery(book_ids=[], vector=query.tolist(), top_k=10, mode=SearchMode.VECTOR))
+        assert len(hits) == 10
+        recalls.append(_recall([(h.atom.book_id, h.atom.ordinal) for h in hits], _exact(hundred_books, query)))
     assert numpy.mean(recalls) >= 0.95, recalls

@@ -63,8 +63,8 @@ def assert_loaded_once(stack: Stack, job: pb.IngestJob, atoms: int) -> None:
                             (job.content_sha256,)).fetchall()
         books = conn.execute("SELECT book_id, atom_count FROM books WHERE content_sha256 = %s",
                              (job.content_sha256,)).fetchall()
-        passages = conn.execute("SELECT count(*), count(DISTINCT ordinal) FROM content_atoms WHERE book_id = %s",
-                                (job.book_id,)).fetchone()
+        passages = conn.execute("SELECT count(*), count(DISTINCT ordinal) FROM content_atoms "
+                                "JOIN books USING (book_no) WHERE book_id = %s", (job.book_id,)).fetchone()
     assert jobs == [(uuid.UUID(job.job_id),)]
     assert books == [(uuid.UUID(job.book_id), atoms)]
     assert passages == (atoms, atoms)

@@ -17,17 +17,34 @@ from content_svc.rules.library import atom_uuid, loadable_book, node_uuid
 from content_svc.rules.search import (
     MAX_BOOKS_PER_SEARCH,
     FusionWeights,
+    RetrievalSettings,
+    SearchScope,
+    VectorRoute,
+    bm25_statistics,
     check_query_embedder,
     check_query_vector,
     embedding_of,
     fuse,
+    nearest,
     ranked,
+    search_scope,
     validate_search,
+    vector_route,
 )
-from content_svc.rules.types import Book, Candidate, Scope, SearchMode, SearchQuery, Strategy, StrategyFields
+from content_svc.rules.types import (
+    Candidate,
+    CatalogueEntry,
+    Scope,
+    SearchMode,
+    SearchQuery,
+    Strategy,
+    StrategyFields,
+    Subtree,
+    VectorBlock,
+)
 
-BOOK = uuid.UUID(int=1)
-A, B, C, D = (uuid.UUID(int=n) for n in (10, 11, 12, 13))
+BOOK = 1
+A, B, C, D = 10, 11, 12, 13  # ordinals
 TEACHER = Identity(user_id="t1", roles=frozenset({"teacher"}))
 OTHER = Identity(user_id="t2", roles=frozenset({"teacher"}))
 ADMIN = Identity(user_id="a1", roles=frozenset({"admin"}))
@@ -37,10 +54,10 @@ ADMIN = Identity(user_id="a1", roles=frozenset({"admin"}))
 
 
 def test_fusion_adds_weighted_reciprocal_ranks() -> None:
-    weights = FusionWeights(text=1.0, vector=0.5, k=60)
+    weights = FusionWeights(text=1.0, vector=0.5, k=60, full_vector_lexemes=7)
     fused = fuse([Candidate(BOOK, A, 0.9), Candidate(BOOK, B, 0.8)],
-                 [Candidate(BOOK, B, 5.0), Candidate(BOOK, C, 4.0)], weights)
-    assert [c.atom_id for c in fused] == [B, C, A]
+                 [Candidate(BOOK, B, 5.0), Candidate(BOOK, C, 4.0)], weights, 7)
+    assert [c.ordinal for c in fused] == [B, C, A]
     assert fused[0].score == pytest.approx(0.5 / 62 + 1.0 / 61)
     assert fused[1].score == pytest.approx(1.0 / 62)
     assert fused[2].score == pytest.approx(0.5 / 61)
@@ -48,13 +65,33 @@ def test_fusion_adds_weighted_reciprocal_ranks() -> None:
 
 def test_fusion_drops_text_candidates_far_below_the_best() -> None:
     # D matched only common words (a tenth of the best BM25 score): it gets no vote.
-    fused = fuse([], [Candidate(BOOK, A, 10.0), Candidate(BOOK, D, 1.0)], FusionWeights(text_relative_cutoff=0.2))
-    assert [c.atom_id for c in fused] == [A]
+    fused = fuse([], [Candidate(BOOK, A, 10.0), Candidate(BOOK, D, 1.0)], FusionWeights(text_relative_cutoff=0.2), 2)
+    assert [c.ordinal for c in fused] == [A]
 
 
-def test_fusion_breaks_ties_by_atom_id() -> None:
-    fused = fuse([Candidate(BOOK, B, 0.9)], [Candidate(BOOK, A, 3.0)], FusionWeights(text=1.0, vector=1.0))
-    assert [c.atom_id for c in fused] == [A, B]
+def test_fusion_breaks_ties_by_book_then_ordinal() -> None:
+    fused = fuse([Candidate(BOOK, B, 0.9), Candidate(BOOK + 1, A, 0.8)],
+                 [Candidate(BOOK + 1, A, 3.0), Candidate(BOOK, B, 2.0)], FusionWeights(text=1.0, vector=1.0), 9)
+    assert [(c.book_no, c.ordinal) for c in fused] == [(BOOK, B), (BOOK + 1, A)]
+
+
+@pytest.mark.parametrize(("lexemes", "weight"), [
+    pytest.param(0, 0.5, id="no-query-text-full-weight"),
+    pytest.param(1, 0.5 / 49, id="one-word"),
+    pytest.param(3, 0.5 * 9 / 49, id="three-words"),
+    pytest.param(7, 0.5, id="a-sentence-full-weight"),
+    pytest.param(20, 0.5, id="longer-capped"),
+])
+def test_the_vector_weight_grows_with_the_query(lexemes: int, weight: float) -> None:
+    assert FusionWeights(vector=0.5, full_vector_lexemes=7).vector_weight(lexemes) == pytest.approx(weight)
+
+
+def test_a_short_query_is_ranked_by_its_words() -> None:
+    vector_first, text_first = [Candidate(BOOK, A, 0.9), Candidate(BOOK, B, 0.8)], [Candidate(BOOK, B, 3.0)]
+    assert [c.ordinal for c in fuse(vector_first, text_first, FusionWeights(), 2)] == [B, A]
+    # Vector agreement still orders what BM25 alone ties.
+    tied = [Candidate(BOOK, C, 3.0), Candidate(BOOK, B, 3.0)]
+    assert fuse([Candidate(BOOK, B, 0.9)], tied, FusionWeights(), 2)[0].ordinal == B
 
 
 @pytest.mark.parametrize(("mode", "expected"), [
@@ -62,34 +99,40 @@ def test_fusion_breaks_ties_by_atom_id() -> None:
     pytest.param(SearchMode.TEXT, [B], id="text-only"),
     pytest.param(SearchMode.HYBRID, [B, A], id="hybrid-fuses"),
 ])
-def test_each_mode_answers_with_its_ranking(mode: SearchMode, expected: list[uuid.UUID]) -> None:
-    result = ranked(mode, [Candidate(BOOK, A, 0.9)], [Candidate(BOOK, B, 2.0)], FusionWeights())
-    assert [c.atom_id for c in result] == expected
+def test_each_mode_answers_with_its_ranking(mode: SearchMode, expected: list[int]) -> None:
+    result = ranked(mode, [Candidate(BOOK, A, 0.9)], [Candidate(BOOK, B, 2.0)], FusionWeights(), 7)
+    assert [c.ordinal for c in result] == expected
 
 
 # --- search requests -------------------------------------------------------------------------------
 
 
+BOOK_ID, OTHER_ID = uuid.UUID(int=1), uuid.UUID(int=2)
+
+
 def test_a_valid_search_is_cleaned() -> None:
-    valid = validate_search(SearchQuery(book_ids=[BOOK, BOOK, A], text="  cells  ", top_k=5))
-    assert valid.book_ids == [BOOK, A] and valid.text == "cells" and valid.vector is None
+    valid = validate_search(SearchQuery(book_ids=[BOOK_ID, BOOK_ID, OTHER_ID], text="  cells  ", top_k=5))
+    assert valid.book_ids == [BOOK_ID, OTHER_ID] and valid.text == "cells" and valid.vector is None
     assert valid.depth(FusionWeights(depth=50)) == 50
-    assert validate_search(SearchQuery(book_ids=[BOOK], text="x", top_k=5, mode=SearchMode.TEXT)).depth(
+    assert validate_search(SearchQuery(book_ids=[BOOK_ID], text="x", top_k=5, mode=SearchMode.TEXT)).depth(
         FusionWeights(depth=50)) == 5
 
 
+def test_no_book_ids_is_a_valid_library_wide_search() -> None:
+    assert validate_search(SearchQuery(book_ids=[], text="cells")).book_ids == []
+
+
 @pytest.mark.parametrize(("query", "field"), [
-    pytest.param(SearchQuery(book_ids=[BOOK]), "query", id="no-text-no-vector"),
-    pytest.param(SearchQuery(book_ids=[], text="x"), "book_ids", id="no-books"),
+    pytest.param(SearchQuery(book_ids=[BOOK_ID]), "query", id="no-text-no-vector"),
     pytest.param(SearchQuery(book_ids=[uuid.uuid4() for _ in range(MAX_BOOKS_PER_SEARCH + 1)], text="x"),
-                 "book_ids", id="too-many-books"),
-    pytest.param(SearchQuery(book_ids=[BOOK], text="x" * 4001), "query", id="text-too-long"),
-    pytest.param(SearchQuery(book_ids=[BOOK], text="x", top_k=0), "top_k", id="top-k-zero"),
-    pytest.param(SearchQuery(book_ids=[BOOK], text="x", top_k=101), "top_k", id="top-k-too-large"),
-    pytest.param(SearchQuery(book_ids=[BOOK], vector=[1.0], mode=SearchMode.TEXT), "query",
+                 "book_ids", id="too-many-books-listed"),
+    pytest.param(SearchQuery(book_ids=[BOOK_ID], text="x" * 4001), "query", id="text-too-long"),
+    pytest.param(SearchQuery(book_ids=[BOOK_ID], text="x", top_k=0), "top_k", id="top-k-zero"),
+    pytest.param(SearchQuery(book_ids=[BOOK_ID], text="x", top_k=101), "top_k", id="top-k-too-large"),
+    pytest.param(SearchQuery(book_ids=[BOOK_ID], vector=[1.0], mode=SearchMode.TEXT), "query",
                  id="text-mode-without-text"),
-    pytest.param(SearchQuery(book_ids=[BOOK], vector=[float("nan"), 1.0]), "query_vector", id="vector-nan"),
-    pytest.param(SearchQuery(book_ids=[BOOK], vector=[0.0, 0.0]), "query_vector", id="vector-zero"),
+    pytest.param(SearchQuery(book_ids=[BOOK_ID], vector=[float("nan"), 1.0]), "query_vector", id="vector-nan"),
+    pytest.param(SearchQuery(book_ids=[BOOK_ID], vector=[0.0, 0.0]), "query_vector", id="vector-zero"),
 ])
 def test_invalid_searches_name_the_field(query: SearchQuery, field: str) -> None:
     with pytest.raises(InvalidArgument) as raised:
@@ -97,21 +140,90 @@ def test_invalid_searches_name_the_field(query: SearchQuery, field: str) -> None
     assert field in raised.value.violations
 
 
-def _book(model: str, dimension: int) -> Book:
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    return Book(book_id=uuid.uuid4(), title="t", page_count=1, content_sha256="0" * 64, embedding_model=model,
-                embedding_dimension=dimension, node_count=1, atom_count=1, create_time=now, load_id=uuid.uuid4())
+def _entry(model: str, dimension: int, book_no: int = 1, atoms: int = 10, tokens: int = 100) -> CatalogueEntry:
+    return CatalogueEntry(book_id=uuid.uuid4(), book_no=book_no, embedding_model=model, embedding_dimension=dimension,
+                          atom_count=atoms, token_count=tokens, load_id=uuid.uuid4())
 
 
 def test_books_of_different_embedders_are_not_compared() -> None:
-    assert embedding_of([_book("m", 8), _book("m", 8)]) == ("m", 8)
+    assert embedding_of([_entry("m", 8), _entry("m", 8)]) == ("m", 8)
     with pytest.raises(FailedPrecondition, match="different models"):
-        embedding_of([_book("m", 8), _book("m", 16)])
+        embedding_of([_entry("m", 8), _entry("m", 16)])
     with pytest.raises(FailedPrecondition, match="re-ingest"):
         check_query_embedder(("m", 8), ("other", 8))
     check_query_embedder(("m", 8), ("m", 8))
     with pytest.raises(InvalidArgument, match="3 dimensions"):
         check_query_vector(numpy.ones(3, dtype=numpy.float32), 8)
+
+
+LIBRARY = {e.book_id: e for e in (_entry("m", 8, 1), _entry("m", 8, 2), _entry("other", 16, 3))}
+SERVICE_EMBEDDER = ("m", 8)
+
+
+def _scope(query: SearchQuery) -> list[int]:
+    return search_scope(validate_search(query), LIBRARY, SERVICE_EMBEDDER).book_nos
+
+
+@pytest.mark.parametrize(("query", "book_nos", "whole_library"), [
+    pytest.param(SearchQuery(book_ids=[], text="x", mode=SearchMode.TEXT), [1, 2, 3], True, id="text-every-book"),
+    pytest.param(SearchQuery(book_ids=[], text="x"), [1, 2], False, id="hybrid-books-of-the-service-embedder"),
+    pytest.param(SearchQuery(book_ids=[], vector=[1.0] * 16, mode=SearchMode.VECTOR), [3], False,
+                 id="raw-vector-books-of-its-dimension"),
+])
+def test_an_empty_book_list_searches_every_comparable_book(
+    query: SearchQuery, book_nos: list[int], whole_library: bool
+) -> None:
+    scope = search_scope(validate_search(query), LIBRARY, SERVICE_EMBEDDER)
+    assert (scope.book_nos, scope.whole_library) == (book_nos, whole_library)
+
+
+def test_listed_books_must_be_ready_and_comparable() -> None:
+    first, _, other = LIBRARY
+    assert _scope(SearchQuery(book_ids=[first], text="x")) == [1]
+    missing = uuid.uuid4()
+    with pytest.raises(NotFound, match=str(missing)):
+        _scope(SearchQuery(book_ids=[first, missing], text="x"))
+    with pytest.raises(FailedPrecondition):
+        _scope(SearchQuery(book_ids=[first, other], text="x"))
+    assert _scope(SearchQuery(book_ids=[first, other], text="x", mode=SearchMode.TEXT)) == [1, 3]
+    with pytest.raises(InvalidArgument):
+        _scope(SearchQuery(book_ids=[], vector=[1.0] * 5))
+
+
+@pytest.mark.parametrize(("atoms", "dimension", "subtree", "in_process", "route"), [
+    pytest.param(10_000, 384, False, True, VectorRoute.IN_PROCESS, id="few-atoms-in-process"),
+    pytest.param(10_000, 384, False, False, VectorRoute.EXACT, id="few-atoms-without-cache"),
+    pytest.param(10_001, 384, False, True, VectorRoute.INDEX, id="many-atoms-index"),
+    pytest.param(10_001, 384, True, True, VectorRoute.IN_PROCESS, id="subtree-exact"),
+    pytest.param(10_001, 4001, False, True, VectorRoute.EXACT, id="too-many-dimensions-to-index"),
+])
+def test_vectors_are_searched_exactly_for_few_atoms(
+    atoms: int, dimension: int, subtree: bool, in_process: bool, route: VectorRoute
+) -> None:
+    scope = SearchScope([_entry("m", dimension, atoms=atoms)], ("m", dimension), False)
+    assert vector_route(scope, subtree, RetrievalSettings(exact_max_atoms=10_000, in_process=in_process)) is route
+
+
+def test_nearest_is_exact_with_ties_by_book_and_ordinal() -> None:
+    def block(rows: list[list[float]], preorders: list[int]) -> VectorBlock:
+        matrix = numpy.asarray(rows, dtype=numpy.float32)
+        matrix /= numpy.linalg.norm(matrix, axis=1, keepdims=True)
+        return VectorBlock(numpy.arange(len(rows), dtype=numpy.int32), numpy.asarray(preorders, dtype=numpy.int32),
+                           matrix)
+
+    blocks = [(2, block([[1, 0], [0, 1], [1, 1]], [0, 1, 1])), (1, block([[0, 1], [1, 0.1]], [0, 0]))]
+    found = nearest(blocks, numpy.asarray([2.0, 0.0]), 3, None)
+    assert [(c.book_no, c.ordinal) for c in found] == [(2, 0), (1, 1), (2, 2)]
+    assert found[0].score == pytest.approx(1.0)
+    tied = nearest(blocks, numpy.asarray([0.0, 1.0]), 2, None)
+    assert [(c.book_no, c.ordinal) for c in tied] == [(1, 0), (2, 1)]
+    within = nearest(blocks, numpy.asarray([1.0, 0.0]), 5, Subtree(book_no=2, first=1, last=1))
+    assert [(c.book_no, c.ordinal) for c in within] == [(2, 2), (2, 1)]
+
+
+def test_bm25_statistics_are_summed_over_the_searched_books() -> None:
+    assert bm25_statistics([_entry("m", 8, atoms=10, tokens=100), _entry("m", 8, atoms=30, tokens=500)]) == (40, 15)
+    assert bm25_statistics([]) == (0, 1.0)
 
 
 # --- pedagogy strategies ---------------------------------------------------------------------------
@@ -181,8 +293,8 @@ def test_who_may_create_and_write_which_strategy() -> None:
 
 def test_outline_keys_change_with_every_load() -> None:
     first, second = uuid.uuid4(), uuid.uuid4()
-    assert cache_keys.outline_key(BOOK, first) == cache_keys.outline_key(BOOK, first)
-    assert cache_keys.outline_key(BOOK, first) != cache_keys.outline_key(BOOK, second)
+    assert cache_keys.outline_key(BOOK_ID, first) == cache_keys.outline_key(BOOK_ID, first)
+    assert cache_keys.outline_key(BOOK_ID, first) != cache_keys.outline_key(BOOK_ID, second)
 
 
 @pytest.mark.parametrize(("scope", "global_changes", "own_changes"), [
@@ -223,15 +335,15 @@ def _vectors(book: ParsedBook) -> numpy.ndarray:
 
 def test_a_loadable_book_has_preorder_subtrees_and_breadcrumbs() -> None:
     book = _parsed()
-    loadable = loadable_book(BOOK, book, _vectors(book), EMBEDDER)
+    loadable = loadable_book(BOOK_ID, book, _vectors(book), EMBEDDER)
     assert (loadable.book.title, loadable.book.authors, loadable.book.content_sha256) == ("Title", ["A"], "a" * 64)
     assert [(n.preorder, n.subtree_end) for n in loadable.nodes] == [(0, 3), (1, 2), (2, 2), (3, 3)]
     assert loadable.nodes[2].path_titles == ["Part", "Chapter", "Section"]
-    assert loadable.nodes[2].parent_node_id == node_uuid(BOOK, 2) == loadable.nodes[1].node_id
+    assert loadable.nodes[2].parent_node_id == node_uuid(BOOK_ID, 2) == loadable.nodes[1].node_id
     (atom,) = loadable.atoms
-    assert (atom.atom_id, atom.node_preorder, atom.text) == (atom_uuid(BOOK, 0), 2, "ab")
+    assert (atom.atom_id, atom.node_preorder, atom.text) == (atom_uuid(BOOK_ID, 0), 2, "ab")
     # Ids are deterministic per book, so a retried load writes the same ones.
-    assert node_uuid(BOOK, 2) != node_uuid(A, 2)
+    assert node_uuid(BOOK_ID, 2) != node_uuid(OTHER_ID, 2)
 
 
 @pytest.mark.parametrize(("book", "field"), [
@@ -249,7 +361,7 @@ def test_a_loadable_book_has_preorder_subtrees_and_breadcrumbs() -> None:
 ])
 def test_inconsistent_books_are_refused(book: ParsedBook, field: str) -> None:
     with pytest.raises(InvalidArgument) as raised:
-        loadable_book(BOOK, book, _vectors(book), EMBEDDER)
+        loadable_book(BOOK_ID, book, _vectors(book), EMBEDDER)
     assert field in raised.value.violations
 
 
@@ -261,4 +373,4 @@ def test_inconsistent_books_are_refused(book: ParsedBook, field: str) -> None:
 def test_embeddings_must_match_the_atoms(spoil, words: str) -> None:
     book = _parsed()
     with pytest.raises(InvalidArgument, match=words):
-        loadable_book(BOOK, book, spoil(_vectors(book)), EMBEDDER)
+        loadable_book(BOOK_ID, book, spoil(_vectors(book)), EMBEDDER)

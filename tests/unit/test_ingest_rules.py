@@ -20,6 +20,7 @@ from ingest_svc.rules.passages import (
     atoms_from_segments,
     chunk_node_text,
     extend_into_shared_pages,
+    heading_pages,
     normalise_page_text,
     split_page,
 )
@@ -102,9 +103,32 @@ def test_split_page_cuts_at_titles() -> None:
     text = "the end of the intro, which is quite long and continues here for a while.\nSecond Part\nnew text"
     segments = split_page(nodes, 2, text)
     assert [(s.node_key, s.text[:11]) for s in segments] == [(0, "the end of "), (1, "Second Part")]
+    # A heading's number goes with it.
+    numbered = "the end of the intro, which is quite long and continues here for a while.\n1.2. Second part\nnew"
+    assert [s.text[:16] for s in split_page(nodes, 2, numbered)] == ["the end of the i", "1.2. Second part"]
     # A short running head before the title belongs to the new node.
     assert [s.node_key for s in split_page(nodes, 2, "Chapter 2\nSecond part\nbody")] == [1]
     assert [s.node_key for s in split_page(nodes, 3, "more of part two")] == [1]
+
+
+def test_a_heading_one_page_after_its_outline_entry_starts_the_node_there() -> None:
+    entries = [OutlineEntry(0, "Objects and values", 0), OutlineEntry(0, "Aliasing", 1), OutlineEntry(0, "Next", 3)]
+    nodes = nodes_from_outline(entries, 4)
+    texts = {
+        1: "Objects and values\nintro",
+        2: "more about objects and values, figures and examples that go on for a while",
+        3: "the end of that section, long enough to be more than a running head.\nAliasing\nb = a",
+        4: "Next\nbody",
+    }
+    placed = heading_pages(nodes, texts)
+    assert [(n.title, n.first_page) for n in placed] == [("Objects and values", 1), ("Aliasing", 3), ("Next", 4)]
+    segments = [segment for page in range(1, 5) for segment in split_page(placed, page, texts[page])]
+    by_node = {key: " ".join(s.text for s in segments if s.node_key == key) for key in (0, 1, 2)}
+    assert "figures and examples" in by_node[0] and "the end of that section" in by_node[0]
+    assert by_node[1].startswith("Aliasing") and "figures" not in by_node[1]
+    # A title found on neither page leaves the node where the outline put it.
+    assert heading_pages(nodes, {**texts, 3: "no heading here"}) == nodes
+    assert heading_pages(nodes, {1: texts[1]}) == nodes
 
 
 def test_chunks_are_bounded_overlapping_and_keep_pages() -> None:

@@ -459,7 +459,9 @@ class SearchContentRequest(_message.Message):
     query: _builtins.str
     """Query text. Required unless query_vector is set."""
     node_id: _builtins.str
-    """Optional: only this node's subtree (its book must be among book_ids)."""
+    """Optional: only this node's subtree (its book must be among book_ids, or in the library when
+    book_ids is empty).
+    """
     top_k: _builtins.int
     """1..100; default 10."""
     mode: Global___SearchMode.ValueType
@@ -469,7 +471,9 @@ class SearchContentRequest(_message.Message):
 
     @_builtins.property
     def book_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Books to search; at least one."""
+        """Books to search, at most 100. Empty: every ready book (for VECTOR and HYBRID, every book embedded
+        like the query: by the service's embedder, or with the raw query_vector's dimension).
+        """
 
     def __init__(
         self,

@@ -198,11 +198,15 @@ class SearchContentRequest(betterproto.Message):
     """
 
     book_ids: List[str] = betterproto.string_field(3)
-    """Books to search; at least one."""
+    """
+    Books to search, at most 100. Empty: every ready book (for VECTOR and HYBRID, every book embedded
+     like the query: by the service's embedder, or with the raw query_vector's dimension).
+    """
 
     node_id: str = betterproto.string_field(4)
     """
-    Optional: only this node's subtree (its book must be among book_ids).
+    Optional: only this node's subtree (its book must be among book_ids, or in the library when
+     book_ids is empty).
     """
 
     top_k: int = betterproto.int32_field(5)

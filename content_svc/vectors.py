@@ -1,0 +1,70 @@
+"""The in-process vector cache: each book's vectors as a float32 block, for exact search of a few
+books without a scan in Postgres (about 4x faster, and it spares Postgres' CPU).
+
+Never a source of truth: a block is read from atom_vectors and keyed by (book_no, load_id) from
+the catalogue, and books are immutable once loaded, so a block can never hold other vectors than
+its key's. A deleted or reloaded book gets a new key (book numbers are never reused); its old block
+is dropped when the catalogue next changes, or ages out of the LRU. Bounded by VECTOR_CACHE_MB.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Sequence
+
+from content_svc.rules.types import CatalogueEntry, VectorBlock
+
+Key = tuple[int, uuid.UUID]
+
+
+class VectorCache:
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._blocks: OrderedDict[Key, VectorBlock] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.budget_bytes > 0
+
+    def blocks(
+        self, books: Sequence[CatalogueEntry], load: Callable[[int], VectorBlock | None]
+    ) -> list[tuple[int, VectorBlock]]:
+        """(book_no, block) of each book that has atoms; `load(book_no)` reads a missing block."""
+        found: list[tuple[int, VectorBlock]] = []
+        for book in books:
+            key = (book.book_no, book.load_id)
+            with self._lock:
+                block = self._blocks.get(key)
+                if block is not None:
+                    self._blocks.move_to_end(key)
+            if block is None:
+                block = load(book.book_no)
+                if block is None:
+                    continue
+                self._keep(key, block)
+            found.append((book.book_no, block))
+        return found
+
+    def _keep(self, key: Key, block: VectorBlock) -> None:
+        with self._lock:
+            if key in self._blocks or block.nbytes > self.budget_bytes:
+                return
+            self._blocks[key] = block
+            self._bytes += block.nbytes
+            while self._bytes > self.budget_bytes:
+                _, evicted = self._blocks.popitem(last=False)
+                self._bytes -= evicted.nbytes
+
+    def retain(self, live: Collection[Key]) -> None:
+        """Drop the blocks of books that are no longer in the catalogue (deleted or reloaded)."""
+        with self._lock:
+            for key in [key for key in self._blocks if key not in live]:
+                self._bytes -= self._blocks.pop(key).nbytes
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
