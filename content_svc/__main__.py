@@ -20,8 +20,11 @@ from content_svc.vectors import VectorCache
 from teaching.content.v1 import content_service_pb2, content_service_pb2_grpc
 
 
-def use_cases(settings: Settings, resources: contextlib.ExitStack, *, pool_name: str = "content") -> ContentUseCases:
-    """ContentService's use cases with their pool, caches and catalogue (closed with `resources`)."""
+def use_cases(
+    settings: Settings, resources: contextlib.ExitStack, *, pool_name: str = "content", listen: bool = True
+) -> ContentUseCases:
+    """ContentService's use cases with their pool, caches and catalogue (closed with `resources`).
+    listen=False: the catalogue hears no notification (a test's stand-in for one still in flight)."""
     pool = resources.enter_context(
         content_pool(settings, name=pool_name, configure=connection_setup(settings.hnsw_ef_search))
     )
@@ -29,8 +32,9 @@ def use_cases(settings: Settings, resources: contextlib.ExitStack, *, pool_name:
     resources.callback(cache.close)
     vectors = VectorCache(settings.vector_cache_mb * 2**20)
     catalogue = Catalogue(settings.content_conninfo(), settings.catalogue_ttl_seconds, on_change=vectors.retain)
-    catalogue.start()
-    resources.callback(catalogue.close)
+    if listen:
+        catalogue.start()
+        resources.callback(catalogue.close)
     return ContentUseCases(
         pool, embedder_from_settings(settings), cache, PageTokens.from_settings(settings), catalogue, vectors,
         retrieval_settings=RetrievalSettings(settings.search_exact_max_atoms, in_process=vectors.enabled),

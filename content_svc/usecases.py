@@ -186,7 +186,7 @@ class ContentUseCases:
         valid = search_rules.validate_search(query)
         query_embedder = (self._embedder.model_name, self._embedder.dimension)
         with self._pool.connection() as conn:
-            for _ in range(3):
+            for attempt in range(3):
                 catalogue = self._catalogue.books(conn)
                 unknown = search_rules.unknown_books(valid, catalogue)
                 if unknown and books.any_ready(conn, unknown):  # loaded since the catalogue was read
@@ -194,17 +194,21 @@ class ContentUseCases:
                 scope = search_rules.search_scope(valid, catalogue, query_embedder)
                 if not scope.books:
                     return []
+                book_ids = {book.book_no: book.book_id for book in scope.books}
                 ranking = self._ranking(conn, valid, scope)[: valid.top_k]
+                # A library-wide read sees a book loaded since the catalogue was read: ask again knowing it.
+                if any(c.book_no not in book_ids for c in ranking) and attempt < 2:
+                    self._catalogue.refresh(conn)
+                    continue
                 listed = None if scope.whole_library else scope.book_nos
                 present, atoms = retrieval.atoms_at(conn, [(c.book_no, c.ordinal) for c in ranking], listed)
                 if present is None or present == len(scope.books):
                     break
                 self._catalogue.refresh(conn)  # a listed book was deleted: the next pass says which
-        book_ids = {book.book_no: book.book_id for book in scope.books}
         return [
             SearchHit(atom=_atom(atoms[key], book_ids[candidate.book_no]), score=candidate.score)
             for candidate in ranking
-            if (key := (candidate.book_no, candidate.ordinal)) in atoms
+            if (key := (candidate.book_no, candidate.ordinal)) in atoms and candidate.book_no in book_ids
         ]
 
     def _ranking(self, conn: Connection[Any], valid: search_rules.ValidSearch, scope: SearchScope) -> list[Candidate]:

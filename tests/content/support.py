@@ -40,11 +40,12 @@ class FixedEmbedder:
 
 
 @contextlib.contextmanager
-def use_cases(stack: Stack, **settings: Any) -> Iterator[ContentUseCases]:
+def use_cases(stack: Stack, *, listen: bool = True, **settings: Any) -> Iterator[ContentUseCases]:
     """ContentService's use cases in this process, against the stack, with these settings changed
     (e.g. cache_enabled, vector_cache_mb, search_exact_max_atoms)."""
     with contextlib.ExitStack() as resources:
-        yield content_use_cases(stack.settings.model_copy(update=settings), resources, pool_name="content-test")
+        yield content_use_cases(stack.settings.model_copy(update=settings), resources, pool_name="content-test",
+                                listen=listen)
 
 
 def unique_sha() -> str:

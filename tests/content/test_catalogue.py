@@ -62,3 +62,17 @@ def test_loads_deletions_and_reloads_are_seen_by_every_process(
         hits = service.search(SearchQuery(book_ids=[book_id], vector=vectors[2].tolist(), top_k=1,
                                           mode=SearchMode.VECTOR))
         assert [h.atom.ordinal for h in hits] == [2]
+
+
+def test_a_library_wide_search_finds_a_book_its_catalogue_has_not_heard_of(stack: Stack, conninfo: str) -> None:
+    # Library-wide text search reads every book's posting lists, so it meets a book loaded after the
+    # catalogue was read (its notification still in flight): it re-reads the catalogue and serves it.
+    word = f"wallaby{uuid.uuid4().hex[:8]}"
+    query = SearchQuery(book_ids=[], text=word, top_k=5, mode=SearchMode.TEXT)
+    with use_cases(stack, listen=False, catalogue_ttl_seconds=3600) as service:
+        assert service.search(query) == []  # the catalogue is read now, and not again on its own
+        parsed = textbook_parsed("Heard of late")
+        parsed.atoms[0] = type(parsed.atoms[0])(parsed.atoms[0].node_key, 0, 1, f"The {word} grazes at dusk.")
+        book_id = load(conninfo, parsed)
+        hits = service.search(query)
+    assert [(hit.atom.book_id, hit.atom.ordinal) for hit in hits] == [(book_id, 0)]

@@ -196,9 +196,11 @@ def test_a_sigterm_drains_the_calls_in_flight_in_every_process(
             threads = [threading.Thread(target=update, args=(i,)) for i in range(2)]
             for thread in threads:
                 thread.start()
-            until(lambda: holder.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%' "
-                "AND pid <> pg_backend_pid()").fetchone() == (2,), "both updates waiting for the rows")
+            # Watched from outside the holder's transaction, which would see one snapshot of pg_stat_activity.
+            with psycopg.connect(stack.settings.user_conninfo(), autocommit=True) as observer:
+                until(lambda: observer.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%FOR UPDATE%'").fetchone() == (2,), "both updates waiting for the rows")
             forked.parent.send_signal(signal.SIGTERM)
 
             def refused() -> bool:
