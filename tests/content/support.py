@@ -9,12 +9,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import numpy
 import psycopg
-import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from content_svc.__main__ import use_cases as content_use_cases
 from content_svc.contract import Embedder, ParsedAtom, ParsedBook, ParsedNode, Vectors
@@ -122,28 +118,6 @@ def textbook_parsed(title: str = "Biology Basics") -> ParsedBook:
         title=title, authors=["A. Author", "B. Author"], subject="biology", grade_level="9",
         page_count=40, content_sha256=unique_sha(), nodes=list(TEXTBOOK_NODES), atoms=atoms,
     )
-
-
-def bad_request_fields(error: grpc.RpcError) -> dict[str, str]:
-    """Field violations of an INVALID_ARGUMENT error (fails the test when there are none)."""
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, "INVALID_ARGUMENT without google.rpc.Status details"
-    violations: dict[str, str] = {}
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations.update({v.field: v.description for v in bad.field_violations})
-    assert violations, "INVALID_ARGUMENT without BadRequest field violations"
-    return violations
-
-
-def expect_error(code: grpc.StatusCode, call: Any, *args: Any, **kwargs: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as info:
-        call(*args, **kwargs)
-    assert info.value.code() == code, f"expected {code}, got {info.value.code()}: {info.value.details()}"
-    return info.value
 
 
 def read_pages(stub: Any, metadata: list[tuple[str, str]], book_id: str, node_id: str = "",

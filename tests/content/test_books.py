@@ -15,7 +15,8 @@ from content_svc.contract import DuplicateBook
 from content_svc.repository.library import CONTENT_TABLES
 from content_svc.writer import find_book_by_hash, load_book
 from teaching.content.v1 import content_service_pb2 as pb
-from tests.content.support import EMBEDDER, bad_request_fields, expect_error, load, textbook_parsed, unique_sha
+from tests.content.support import EMBEDDER, load, textbook_parsed, unique_sha
+from tests.status import expect_error, field_violations
 
 
 def _all_books(content_stub, metadata, page_size: int) -> list[pb.Book]:
@@ -63,7 +64,7 @@ def test_tampered_page_tokens_are_rejected(conninfo, content_stub, teacher, spoi
     assert token
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.ListBooks,
                          pb.ListBooksRequest(page_size=1, page_token=spoil(token)), metadata=teacher)
-    assert "page_token" in bad_request_fields(error)
+    assert "page_token" in field_violations(error)
 
 
 def test_foreign_page_tokens_and_bad_page_sizes_are_rejected(conninfo, content_stub, teacher):
@@ -74,10 +75,10 @@ def test_foreign_page_tokens_and_bad_page_sizes_are_rejected(conninfo, content_s
     # A books token is no good for listing strategies.
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.ListPedagogyStrategies,
                          pb.ListPedagogyStrategiesRequest(page_token=token), metadata=teacher)
-    assert "page_token" in bad_request_fields(error)
+    assert "page_token" in field_violations(error)
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.ListBooks,
                          pb.ListBooksRequest(page_size=-1), metadata=teacher)
-    assert "page_size" in bad_request_fields(error)
+    assert "page_size" in field_violations(error)
 
 
 def test_get_book_reports_what_the_loader_wrote(conninfo, content_stub, teacher):
@@ -94,7 +95,7 @@ def test_get_book_reports_what_the_loader_wrote(conninfo, content_stub, teacher)
                  pb.GetBookRequest(book_id=str(uuid.uuid4())), metadata=teacher)
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.GetBook,
                          pb.GetBookRequest(book_id="12345"), metadata=teacher)
-    assert "book_id" in bad_request_fields(error)
+    assert "book_id" in field_violations(error)
 
 
 def test_loader_is_idempotent_and_refuses_duplicate_files(conninfo, content_stub, teacher):

@@ -12,7 +12,8 @@ from content_svc.contract import ParsedAtom, ParsedBook, ParsedNode
 from content_svc.embedding import HashingEmbedder
 from content_svc.rules.library import node_uuid
 from teaching.content.v1 import content_service_pb2 as pb
-from tests.content.support import Textbook, bad_request_fields, expect_error, load, unique_sha
+from tests.content.support import Textbook, load, unique_sha
+from tests.status import expect_error, field_violations
 
 
 def test_outline_is_preorder_with_page_ranges(content_stub, teacher, textbook: Textbook):
@@ -182,7 +183,7 @@ def test_search_input_errors_name_the_field(content_stub, teacher, textbook: Tex
     book_ids = [str(textbook.book_id) if b == "BOOK" else b for b in fields.get("book_ids", [])]
     request = pb.SearchContentRequest(**{**fields, "book_ids": book_ids})
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.SearchContent, request, metadata=teacher)
-    assert field in bad_request_fields(error), bad_request_fields(error)
+    assert field in field_violations(error), field_violations(error)
 
 
 def test_unknown_ids_are_not_found(content_stub, teacher, textbook: Textbook):
@@ -201,7 +202,7 @@ def test_unknown_ids_are_not_found(content_stub, teacher, textbook: Textbook):
                  pb.GetContentAtomRequest(book_id=missing, atom_id=textbook.atom_id(0)), metadata=teacher)
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.GetContentAtom,
                          pb.GetContentAtomRequest(book_id=str(textbook.book_id), atom_id="x"), metadata=teacher)
-    assert "atom_id" in bad_request_fields(error)
+    assert "atom_id" in field_violations(error)
 
 
 def test_calls_need_a_token(content_stub, textbook: Textbook):

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from teaching.content.v1 import content_service_pb2 as pb
-from tests.content.support import bad_request_fields, expect_error
+from tests.status import expect_error, field_violations
 
 SEED_NAMES = {
     "ESL Standard", "Direct Instruction", "Inquiry-Based Learning", "Socratic Questioning",
@@ -168,7 +168,7 @@ def test_strategy_pagination_round_trip(content_stub, teacher):
 def test_create_input_errors(content_stub, teacher, request_, field):
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.CreatePedagogyStrategy, request_,
                          metadata=teacher)
-    assert field in bad_request_fields(error)
+    assert field in field_violations(error)
 
 
 @pytest.mark.parametrize("paths", [pytest.param([], id="empty-mask"), pytest.param(["owner_id"], id="owner-id"),
@@ -180,7 +180,7 @@ def test_update_mask_errors(content_stub, teacher, paths):
                              strategy=pb.PedagogyStrategy(strategy_id=created.strategy_id, name="n"),
                              update_mask=field_mask_pb2.FieldMask(paths=paths)),
                          metadata=teacher)
-    assert "update_mask" in bad_request_fields(error)
+    assert "update_mask" in field_violations(error)
     unchanged = content_stub.GetPedagogyStrategy(pb.GetPedagogyStrategyRequest(strategy_id=created.strategy_id),
                                                  metadata=teacher).strategy
     assert unchanged == created
@@ -195,7 +195,7 @@ def test_update_mask_errors(content_stub, teacher, paths):
 ])
 def test_read_and_delete_input_errors(content_stub, teacher, method, request_, field):
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, getattr(content_stub, method), request_, metadata=teacher)
-    assert field in bad_request_fields(error)
+    assert field in field_violations(error)
 
 
 def test_unknown_strategy_is_not_found(content_stub, teacher):

@@ -17,13 +17,12 @@ from teaching.content.v1 import content_service_pb2 as pb
 from tests.content.support import (
     TEXTBOOK_ATOMS,
     Textbook,
-    bad_request_fields,
-    expect_error,
     load,
     read_pages,
     textbook_parsed,
 )
 from tests.envoy.web import http_request
+from tests.status import expect_error, field_violations
 
 Metadata = list[tuple[str, str]]
 PART_1, CHAPTER_1, MEMBRANES, ORGANELLES, CHAPTER_2, PART_2, CHAPTER_3 = 10, 11, 12, 13, 14, 20, 21
@@ -90,7 +89,7 @@ def test_a_page_token_is_bound_to_its_node(content_stub: Any, teacher: Metadata,
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.ListContentAtoms, pb.ListContentAtomsRequest(
         book_id=str(textbook.book_id), node_id=textbook.node_id(PART_2), page_token=first.next_page_token),
         metadata=teacher)
-    assert "page_token" in bad_request_fields(error)
+    assert "page_token" in field_violations(error)
 
 
 @pytest.mark.parametrize(("request_fields", "code", "field"), [
@@ -108,7 +107,7 @@ def test_list_atoms_refuses_bad_requests(
     request = pb.ListContentAtomsRequest(**{"book_id": str(textbook.book_id), **request_fields})
     error = expect_error(code, content_stub.ListContentAtoms, request, metadata=teacher)
     if field is not None:
-        assert field in bad_request_fields(error)
+        assert field in field_violations(error)
 
 
 def test_a_node_of_another_book_is_not_found(
@@ -153,7 +152,7 @@ def test_get_node_refuses_unknown_nodes(
     error = expect_error(code, content_stub.GetStructureNode, pb.GetStructureNodeRequest(
         book_id=book_id[book], node_id=node_id[node]), metadata=teacher)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        assert "node_id" in bad_request_fields(error)
+        assert "node_id" in field_violations(error)
 
 
 # --- batch gets ----------------------------------------------------------------------------------
@@ -202,7 +201,7 @@ def test_batch_get_atoms_refuses_bad_batches(
         setattr(requests[1], bad, "not-a-uuid")
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.BatchGetContentAtoms,
                          pb.BatchGetContentAtomsRequest(requests=requests), metadata=teacher)
-    assert field in bad_request_fields(error)
+    assert field in field_violations(error)
 
 
 def test_a_full_batch_of_100_is_served(content_stub: Any, teacher: Metadata, textbook: Textbook) -> None:
@@ -234,7 +233,7 @@ def test_batch_get_books_refuses_bad_batches(
 ) -> None:
     error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, content_stub.BatchGetBooks,
                          pb.BatchGetBooksRequest(book_ids=book_ids), metadata=teacher)
-    assert field in bad_request_fields(error)
+    assert field in field_violations(error)
 
 
 # --- context around an atom ----------------------------------------------------------------------
@@ -271,7 +270,7 @@ def test_context_refuses_bad_requests(
     error = expect_error(code, content_stub.GetContentAtomContext, pb.GetContentAtomContextRequest(
         book_id=str(textbook.book_id), atom_id=atom_id, radius=radius), metadata=teacher)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        assert "radius" in bad_request_fields(error)
+        assert "radius" in field_violations(error)
 
 
 @pytest.mark.parametrize("rpc", ["ListContentAtoms", "GetStructureNode", "BatchGetContentAtoms",

@@ -25,7 +25,7 @@ from teaching.user.v1 import user_service_pb2 as user_pb
 from tests.envoy.web import http_request
 from tests.reliability.conftest import Teacher
 from tests.reliability.rpcs import ERROR_DOMAIN, assert_json_error, error_info, raw_call
-from tests.user.support import field_violations
+from tests.status import field_violations
 
 Code = grpc.StatusCode
 

@@ -8,8 +8,6 @@ from uuid import UUID, uuid4
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from content_svc.contract import ParsedAtom, ParsedBook, ParsedNode
 from content_svc.rules.library import atom_uuid
@@ -59,19 +57,6 @@ class Teacher:
             token = response.next_page_token
             if not token:
                 return found
-
-
-def field_violations(error: grpc.RpcError) -> dict[str, str]:
-    """The BadRequest field violations of an INVALID_ARGUMENT status."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, "no rich status details"
-    violations: dict[str, str] = {}
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            violations.update({v.field: v.description for v in bad_request.field_violations})
-    return violations
 
 
 def book() -> str:

@@ -11,7 +11,8 @@ from google.protobuf import field_mask_pb2
 
 from teaching.user.v1 import user_service_pb2 as pb
 from teaching.user.v1 import user_service_pb2_grpc
-from tests.user.support import Teacher, book, field_violations
+from tests.status import field_violations
+from tests.user.support import Teacher, book
 
 NewTeacher = Callable[[], Teacher]
 

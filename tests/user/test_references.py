@@ -21,7 +21,8 @@ from teaching.content.v1 import content_service_pb2 as content_pb
 from teaching.user.v1 import user_service_pb2 as pb
 from tests.content.support import load, textbook_parsed
 from tests.envoy.web import http_request
-from tests.user.support import GLOBAL_STRATEGY_ID, Library, Teacher, atom_of, field_violations, quiz
+from tests.status import field_violations
+from tests.user.support import GLOBAL_STRATEGY_ID, Library, Teacher, atom_of, quiz
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NewTeacher = Callable[[], Teacher]

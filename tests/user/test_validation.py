@@ -9,7 +9,8 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from teaching.user.v1 import user_service_pb2 as pb
-from tests.user.support import Library, Teacher, book, field_violations, lesson_plan, quiz, worksheet
+from tests.status import field_violations
+from tests.user.support import Library, Teacher, book, lesson_plan, quiz, worksheet
 from user_svc.rules import limits
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
