@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 
 from bench import library, report
-from bench.harness import CORPUS, ROOT, Stopwatch, bench_stack, envoy_available, machine
+from bench.harness import CORPUS, ROOT, Stopwatch, bench_stack, envoy_available, machine, settle
 from bench.search import LoadPlan, RawSearch, SearchTarget, bench_latency, bench_recall
 from bench.synthetic import Corpus, load_synthetic_books
 from content_svc.embedding import embedder_from_settings
@@ -139,6 +139,7 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
             results["library"] = {"books": len(books), "atoms_per_book": config.atoms_per_book,
                                   "topics": len(corpus.topics), "load_seconds": round(watch.seconds(), 1)}
             log.info("library: %d realistic books loaded in %.1fs", len(books), watch.seconds())
+            log.info("library: settled in %.1fs", settle(conninfo))
 
         if "search" in sections and corpus is not None:
             raw = RawSearch(settings, embedder)
@@ -164,6 +165,7 @@ def run(config: Config, sections: list[str], data_dir: Path | None, quick: bool)
                 stress_ids = load_synthetic_books(conninfo, stress_corpus, embedder, books=config.stress_books,
                                                   atoms_per_book=config.atoms_per_book, first_index=0)
                 log.info("stress: %d random-word books loaded in %.1fs", len(stress_ids), watch.seconds())
+                log.info("stress: settled in %.1fs", settle(conninfo))
                 results["search"].update(bench_scopes(
                     stack, raw, stress_ids, config.atoms_per_book, config.stress_scope_sizes, stress_corpus.queries,
                     config.stress_search, config.recall_queries, "stress", prefix="stress "))

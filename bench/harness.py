@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import numpy
+import psycopg
 
 from common.auth import mint_token
 from devstack import Stack, StackPorts
@@ -142,6 +143,17 @@ def run_load(
     if errors:
         raise RuntimeError(f"{len(errors)} of {len(errors) + len(latencies)} calls failed") from errors[0]
     return LoadResult(concurrency, latencies, wall, len(errors))
+
+
+def settle(conninfo: str) -> float:
+    """After a bulk load, do now what autovacuum and the checkpointer would do in the next minutes
+    (statistics, the visibility map that index-only scans need, dirty pages written out), so that
+    neither runs during a measurement; the seconds it took."""
+    watch = Stopwatch()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
+    return watch.seconds()
 
 
 def ratio(value: float, baseline: float) -> float:

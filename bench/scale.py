@@ -16,7 +16,7 @@ import psutil
 import psycopg
 
 from bench import library
-from bench.harness import Stopwatch, auth, channel
+from bench.harness import Stopwatch, auth, channel, settle
 from bench.search import RawSearch, bench_recall
 from content_svc.contract import Embedder
 from devstack import Stack
@@ -96,6 +96,7 @@ def bench_scale(stack: Stack, embedder: Embedder, *, books: int, atoms_per_book:
         steps.append(round(watch.seconds(), 1))
         log.info("scale: %d books loaded (%.1fs for the last %d)", len(book_ids), watch.seconds(), count)
     load_seconds = total.seconds()
+    log.info("scale: settled in %.1fs", settle(conninfo))
     with psycopg.connect(conninfo) as conn:
         statements = _statement_seconds(conn)
         sizes = _sizes(conn)
