@@ -120,7 +120,8 @@ def bench_scale(stack: Stack, embedder: Embedder, *, books: int, atoms_per_book:
                     watch = Stopwatch()
                     stub.SearchContent(request, metadata=metadata, timeout=600)
                     latencies.append(watch.seconds() * 1000)
-                recall = bench_recall(raw, scopes if size else [book_ids], texts[: max(3, queries // 3)])
+                recall = bench_recall(raw, scopes if size else [book_ids], texts[: max(3, queries // 3)],
+                                      library_wide=not size)
                 result["search"].append({"books": size or books, "library_wide": not size,
                                          "hybrid_p50_ms": round(float(numpy.median(latencies)), 1),
                                          "queries": len(latencies), "recall_at_10": recall["recall_at_10"],

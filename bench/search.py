@@ -142,9 +142,12 @@ def exact_top(conn: psycopg.Connection[Any], book_ids: Sequence[uuid.UUID], vect
     return {(book_id, ordinal) for book_id, ordinal, similarity in rows if similarity >= kth - 1e-4}
 
 
-def bench_recall(raw: RawSearch, scopes: Sequence[Sequence[uuid.UUID]], queries: list[str]) -> dict[str, Any]:
+def bench_recall(
+    raw: RawSearch, scopes: Sequence[Sequence[uuid.UUID]], queries: list[str], *, library_wide: bool = False
+) -> dict[str, Any]:
     """recall@10 of the service's vector search (its use case: in process, exact scan or HNSW, as it
-    routes) against an exact scan of the same vectors; query i searches scopes[i % len(scopes)]."""
+    routes) against an exact scan of the same vectors; query i searches scopes[i % len(scopes)].
+    library_wide: the service is asked with no book_ids (every book), the scope being every book."""
     vectors = raw.embedder.embed(queries)
     with psycopg.connect(raw.settings.content_conninfo(), autocommit=True) as conn:
         configure_connection(conn)
@@ -155,8 +158,8 @@ def bench_recall(raw: RawSearch, scopes: Sequence[Sequence[uuid.UUID]], queries:
         for i, (query, vector) in enumerate(zip(queries, vectors, strict=True)):
             scope = scopes[i % len(scopes)]
             exact = exact_top(conn, scope, vector)
-            hits = raw.service.search(SearchQuery(book_ids=list(scope), text=query, top_k=TOP_K,
-                                                  mode=SearchMode.VECTOR))
+            hits = raw.service.search(SearchQuery(book_ids=[] if library_wide else list(scope), text=query,
+                                                  top_k=TOP_K, mode=SearchMode.VECTOR))
             found = sum((hit.atom.book_id, hit.atom.ordinal) in exact for hit in hits)
             recalls.append(min(found, TOP_K, len(exact)) / min(TOP_K, len(exact)) if exact else 1.0)
     return {"k": TOP_K, "exact_plan_uses_hnsw": False, "books": len(scopes[0]), "queries": len(recalls),

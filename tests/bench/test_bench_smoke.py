@@ -87,3 +87,20 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
         assert all(0 <= row[key] <= 1 for key in ("hit_chapter_at_1", "hit_chapter_at_5", "hit_section_at_1",
                                                    "hit_section_at_5"))
     assert {check["met"] for check in results["targets"]} <= {True, False}
+
+
+def test_scale_run_on_a_small_library(tmp_path: Path) -> None:
+    # `--scale` at 6 books instead of 1,000: every step of the 1M-atom run, library-wide search included.
+    if not (CORPUS / "thinkpython2.pdf").exists():
+        pytest.skip(f"corpus not found at {CORPUS} (../shared/corpus)")
+    out = tmp_path / "scale.json"
+    done = subprocess.run([sys.executable, "-m", "bench", "--scale", "--scale-books", "6", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    scale = json.loads(out.read_text())["scale"]
+    assert scale["atoms"] == 6000 and scale["load_seconds"] > 0 and scale["sizes"]["hnsw_indexes_mib"] > 0
+    assert [(s["books"], s["library_wide"]) for s in scale["search"]] == [(1, False), (5, False), (6, False),
+                                                                         (6, True)]
+    for search in scale["search"]:
+        assert search["hybrid_p50_ms"] > 0 and search["queries"] == 30
+        assert 0 < search["recall_at_10"] <= 1 and search["recall_queries"] == 10
