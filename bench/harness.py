@@ -27,14 +27,20 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 GRPC_OPTIONS = [("grpc.max_send_message_length", 8 * 1024 * 1024), ("grpc.max_receive_message_length", 8 * 1024 * 1024)]
 
 
+# The services run as docker-compose runs them: two server processes of ContentService and of
+# UserService on their ports (one per core here; bench/processes.py measures 1 against 2).
+DEPLOYED_PROCESSES = {"CONTENT_SERVER_PROCESSES": "2", "USER_SERVER_PROCESSES": "2"}
+
+
 @contextmanager
 def bench_stack(data_dir: Path | None, *, with_envoy: bool = True) -> Iterator[Stack]:
-    """A fresh durable stack on free ports; its data folder is removed afterwards unless given."""
+    """A fresh durable stack on free ports, its services run as docker-compose runs them; its data
+    folder is removed afterwards unless given."""
     temporary = data_dir is None
     folder = Path(tempfile.mkdtemp(prefix="bench-")) if data_dir is None else data_dir
     if not temporary and folder.exists():
         shutil.rmtree(folder)  # every run starts from an empty library
-    stack = Stack(folder, StackPorts.free(), with_envoy=with_envoy, durable=True)
+    stack = Stack(folder, StackPorts.free(), with_envoy=with_envoy, durable=True, extra_env=DEPLOYED_PROCESSES)
     stack.start()
     try:
         yield stack
@@ -57,6 +63,32 @@ def auth(stack: Stack, user_id: str, *roles: str) -> Metadata:
 
 def channel(address: str) -> grpc.Channel:
     return grpc.insecure_channel(address, options=GRPC_OPTIONS)
+
+
+class ConnectionPerThread:
+    """Stubs of one type, one per client thread, each on a connection of its own."""
+
+    def __init__(self, address: str, stub_type: Callable[[grpc.Channel], Any]) -> None:
+        self._address, self._stub_type = address, stub_type
+        self._local = threading.local()
+        self._channels: list[grpc.Channel] = []
+        self._lock = threading.Lock()
+
+    def stub(self) -> Any:
+        stub = getattr(self._local, "stub", None)
+        if stub is None:
+            # A channel of its own is a connection of its own only with a subchannel pool of its own.
+            channel = grpc.insecure_channel(self._address, options=[*GRPC_OPTIONS,
+                                                                    ("grpc.use_local_subchannel_pool", 1)])
+            with self._lock:
+                self._channels.append(channel)
+            stub = self._local.stub = self._stub_type(channel)
+        return stub
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()
+
 
 
 def machine() -> dict[str, Any]:

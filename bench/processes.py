@@ -16,7 +16,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.harness import GRPC_OPTIONS, ROOT, Metadata, auth, ratio, run_load
+from bench.harness import ROOT, ConnectionPerThread, Metadata, auth, ratio, run_load
 from bench.search import SearchTarget, grpc_request
 from common.metrics import MULTIPROC_DIR_VARIABLE
 from devstack import Stack, processes
@@ -98,31 +97,6 @@ def _wait_serving(proc: subprocess.Popen[bytes], address: str, port: int, count:
                     pass
         time.sleep(0.2)
     raise RuntimeError(f"{address} not serving with {count} processes after 60 s; see the stack's logs/{log}")
-
-
-class ConnectionPerThread:
-    """Stubs of one type, one per client thread, each on a connection of its own."""
-
-    def __init__(self, address: str, stub_type: Callable[[grpc.Channel], Any]) -> None:
-        self._address, self._stub_type = address, stub_type
-        self._local = threading.local()
-        self._channels: list[grpc.Channel] = []
-        self._lock = threading.Lock()
-
-    def stub(self) -> Any:
-        stub = getattr(self._local, "stub", None)
-        if stub is None:
-            # A channel of its own is a connection of its own only with a subchannel pool of its own.
-            channel = grpc.insecure_channel(self._address, options=[*GRPC_OPTIONS,
-                                                                    ("grpc.use_local_subchannel_pool", 1)])
-            with self._lock:
-                self._channels.append(channel)
-            stub = self._local.stub = self._stub_type(channel)
-        return stub
-
-    def close(self) -> None:
-        for channel in self._channels:
-            channel.close()
 
 
 Call = Callable[[ConnectionPerThread, int], object]

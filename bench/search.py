@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from bench.harness import auth, channel, ratio, run_load
+from bench.harness import ConnectionPerThread, auth, ratio, run_load
 from common.settings import Settings
 from content_svc.__main__ import use_cases
 from content_svc.contract import Embedder
@@ -76,11 +76,13 @@ def bench_latency(stack: Stack, raw: RawSearch, target: SearchTarget, plan: Load
     metadata = auth(stack, "bench-search")
     queries = target.queries
     requests = [grpc_request(target, q) for q in queries]
-    with channel(stack.address("content")) as grpc_channel:
-        stub = content_service_pb2_grpc.ContentServiceStub(grpc_channel)
+    # Each client thread is a client of its own, on its own connection (as Envoy's workers or several
+    # backends would be): one shared channel serialises the client and reaches one server process.
+    clients = ConnectionPerThread(stack.address("content"), content_service_pb2_grpc.ContentServiceStub)
+    try:
 
         def via_grpc(i: int) -> object:
-            return stub.SearchContent(requests[i % len(requests)], metadata=metadata, timeout=120)
+            return clients.stub().SearchContent(requests[i % len(requests)], metadata=metadata, timeout=120)
 
         def via_sql(i: int) -> object:
             return raw.search(target.book_ids, queries[i % len(queries)])
@@ -110,6 +112,8 @@ def bench_latency(stack: Stack, raw: RawSearch, target: SearchTarget, plan: Load
                 "ratio_p99": ratio(grpc_s["p99_ms"], raw_s["p99_ms"]),
                 "ratio_throughput": ratio(grpc_s["throughput_rps"], raw_s["throughput_rps"]),
             })
+    finally:
+        clients.close()
     return {
         "atoms": target.atoms,
         "books": len(target.book_ids),
