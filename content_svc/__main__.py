@@ -37,7 +37,7 @@ def use_cases(
         resources.callback(catalogue.close)
     return ContentUseCases(
         pool, embedder_from_settings(settings), cache, PageTokens.from_settings(settings), catalogue, vectors,
-        retrieval_settings=RetrievalSettings(settings.search_exact_max_atoms, in_process=vectors.enabled),
+        retrieval_settings=RetrievalSettings(settings.search_exact_max_atoms, cache_bytes=vectors.budget_bytes),
         ef_search=settings.hnsw_ef_search,
     )
 

@@ -69,7 +69,7 @@ class ContentUseCases:
         self._tokens = page_tokens
         self._catalogue = catalogue
         self._vectors = vectors
-        self._retrieval = retrieval_settings or RetrievalSettings(in_process=vectors.enabled)
+        self._retrieval = retrieval_settings or RetrievalSettings(cache_bytes=vectors.budget_bytes)
         self._ef_search = ef_search
         self._fusion = fusion or FusionWeights()
         self._bm25 = bm25 or Bm25()
@@ -226,7 +226,7 @@ class ContentUseCases:
             vector = valid.vector if valid.vector is not None else self._embedder.embed([valid.text])[0]
             route = search_rules.vector_route(scope, subtree is not None, self._retrieval)
             if route is VectorRoute.IN_PROCESS:
-                blocks = self._vectors.blocks(scope.books, lambda book_no: retrieval.vector_block(conn, book_no))
+                blocks = self._vectors.blocks(scope.books, lambda book_nos: retrieval.vector_blocks(conn, book_nos))
                 nearest = functools.partial(search_rules.nearest, blocks, vector, depth, subtree)
             else:
                 vector_query = retrieval.VectorQuery(route, vector, scope.embedding[1], depth, self._ef_search)

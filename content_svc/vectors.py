@@ -31,23 +31,25 @@ class VectorCache:
         return self.budget_bytes > 0
 
     def blocks(
-        self, books: Sequence[CatalogueEntry], load: Callable[[int], VectorBlock | None]
+        self, books: Sequence[CatalogueEntry], load: Callable[[list[int]], dict[int, VectorBlock]]
     ) -> list[tuple[int, VectorBlock]]:
-        """(book_no, block) of each book that has atoms; `load(book_no)` reads a missing block."""
-        found: list[tuple[int, VectorBlock]] = []
-        for book in books:
-            key = (book.book_no, book.load_id)
-            with self._lock:
-                block = self._blocks.get(key)
+        """(book_no, block) of each book that has atoms; `load(book_nos)` reads the missing blocks,
+        all in one go."""
+        cached: dict[int, VectorBlock] = {}
+        with self._lock:
+            for book in books:
+                block = self._blocks.get((book.book_no, book.load_id))
                 if block is not None:
-                    self._blocks.move_to_end(key)
-            if block is None:
-                block = load(book.book_no)
-                if block is None:
-                    continue
-                self._keep(key, block)
-            found.append((book.book_no, block))
-        return found
+                    self._blocks.move_to_end((book.book_no, book.load_id))
+                    cached[book.book_no] = block
+        missing = [book for book in books if book.book_no not in cached]
+        if missing:
+            loaded = load([book.book_no for book in missing])
+            for book in missing:
+                if book.book_no in loaded:
+                    self._keep((book.book_no, book.load_id), loaded[book.book_no])
+            cached.update(loaded)
+        return [(book.book_no, cached[book.book_no]) for book in books if book.book_no in cached]
 
     def _keep(self, key: Key, block: VectorBlock) -> None:
         with self._lock:

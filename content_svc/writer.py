@@ -52,6 +52,7 @@ def load_book(
             library.copy_atoms(conn, book_no, loadable.atoms, loadable.nodes)
             library.ensure_vector_index(conn, embedder.dimension)
             library.copy_vectors(conn, book_no, loadable.atoms, loadable.vectors)
+            library.build_vector_block(conn, book_no)
             library.build_postings(conn, book_no)
             library.mark_book_ready(conn, book_no, len(loadable.nodes), len(loadable.atoms))
     except psycopg.errors.UniqueViolation as exc:

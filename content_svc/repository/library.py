@@ -21,7 +21,7 @@ from content_svc.contract import ParsedBook
 from content_svc.repository import Conn
 from content_svc.rules.library import AtomRow, NodeRow
 
-CONTENT_TABLES = ("structure_nodes", "content_atoms", "atom_vectors", "postings")
+CONTENT_TABLES = ("structure_nodes", "content_atoms", "atom_vectors", "vector_blocks", "postings")
 
 
 def insert_loading_book(
@@ -107,6 +107,11 @@ def copy_vectors(
 def ensure_vector_index(conn: Conn, dimension: int) -> None:
     """The HNSW index over vectors of this dimension (migration 0007); created with the first such book."""
     conn.execute("SELECT ensure_vector_index(%s)", (dimension,))
+
+
+def build_vector_block(conn: Conn, book_no: int) -> None:
+    """The book's vectors as the one row the service's vector cache reads (migration 0008)."""
+    conn.execute("SELECT build_vector_block(%s)", (book_no,))
 
 
 def build_postings(conn: Conn, book_no: int) -> None:

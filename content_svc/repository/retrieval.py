@@ -167,24 +167,18 @@ def catalogue(conn: Conn) -> list[CatalogueEntry]:
     ).fetchall()
 
 
-def vector_block(conn: Conn, book_no: int) -> VectorBlock | None:
-    """The book's vectors in one row: halfvec's binary form (2-byte dimension, 2 unused bytes, then
-    big-endian float16s) concatenated, decoded with numpy. None when the book has no atoms."""
-    row = conn.cursor(binary=True).execute(
-        """SELECT array_agg(v.ordinal ORDER BY v.ordinal), array_agg(a.node_preorder ORDER BY v.ordinal),
-                  string_agg(halfvec_send(v.embedding), ''::bytea ORDER BY v.ordinal),
-                  max(vector_dims(v.embedding))
-           FROM atom_vectors v JOIN content_atoms a USING (book_no, ordinal)
-           WHERE v.book_no = %(book)s AND a.book_no = %(book)s""",
-        {"book": book_no}, prepare=True,
-    ).fetchone()
-    if row is None or row[0] is None:
-        return None
-    ordinals, preorders, blob, dimension = row
-    rows = numpy.frombuffer(blob, dtype=numpy.uint8).reshape(len(ordinals), 4 + 2 * dimension)
-    matrix = rows[:, 4:].copy().view(">f2").astype(numpy.float32)
-    norms = numpy.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return VectorBlock(
-        numpy.asarray(ordinals, dtype=numpy.int32), numpy.asarray(preorders, dtype=numpy.int32), matrix / norms
-    )
+def vector_blocks(conn: Conn, book_nos: list[int]) -> dict[int, VectorBlock]:
+    """The books' vectors from their stored blocks (migration 0008), decoded with numpy; books
+    without atoms have none."""
+    rows = conn.cursor(binary=True).execute(
+        "SELECT book_no, ordinals, preorders, embeddings FROM vector_blocks WHERE book_no = ANY(%s)",
+        (book_nos,), prepare=True,
+    ).fetchall()
+    blocks = {}
+    for book_no, *columns in rows:
+        ordinals, preorders, embeddings = (numpy.frombuffer(value, dtype=numpy.uint8) for value in columns)
+        ordinal = ordinals.view(">i4").astype(numpy.int32)
+        blocks[book_no] = VectorBlock.from_rows(
+            ordinal, preorders.view(">i4").astype(numpy.int32), embeddings.view(">f2").reshape(ordinal.shape[0], -1)
+        )
+    return blocks

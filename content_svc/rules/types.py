@@ -6,7 +6,7 @@ import datetime
 import enum
 import uuid
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy
 import numpy.typing as npt
@@ -81,16 +81,28 @@ class Candidate(NamedTuple):
 
 @dataclass(frozen=True)
 class VectorBlock:
-    """A book's vectors for exact search in process: row i is the atom `ordinals[i]`, of the node at
-    pre-order position `preorders[i]`; rows L2-normalised, so cosine similarity is a dot product."""
+    """A book's vectors for exact search in process, one column per atom: column i of `by_dimension`
+    (dimension x atoms) is the vector of atom `ordinals[i]`, of the node at pre-order position
+    `preorders[i]`, L2-normalised, so cosine similarity is a dot product. Dimension-major so that a
+    query touching few dimensions (a short text hashed) reads only their rows."""
 
     ordinals: npt.NDArray[numpy.int32]
     preorders: npt.NDArray[numpy.int32]
-    matrix: npt.NDArray[numpy.float32]
+    by_dimension: npt.NDArray[numpy.float32]
+
+    @classmethod
+    def from_rows(
+        cls, ordinals: npt.NDArray[numpy.int32], preorders: npt.NDArray[numpy.int32], rows: npt.NDArray[Any]
+    ) -> VectorBlock:
+        """From one vector per row (any float type), normalised; all-zero rows stay zero."""
+        matrix = numpy.asarray(rows, dtype=numpy.float32)
+        norms = numpy.linalg.norm(matrix, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return cls(ordinals, preorders, numpy.ascontiguousarray((matrix / norms).T))
 
     @property
     def nbytes(self) -> int:
-        return int(self.ordinals.nbytes + self.preorders.nbytes + self.matrix.nbytes)
+        return int(self.ordinals.nbytes + self.preorders.nbytes + self.by_dimension.nbytes)
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,8 @@ def _content(conn: psycopg.Connection[Any], book_id: uuid.UUID) -> dict[str, Any
                                 (book_no,)).fetchall(),
         "postings": conn.execute("SELECT lexeme, df, entries FROM postings WHERE book_no = %s ORDER BY lexeme",
                                  (book_no,)).fetchall(),
+        "vector_block": conn.execute("SELECT ordinals, preorders, embeddings FROM vector_blocks WHERE book_no = %s",
+                                     (book_no,)).fetchall(),
     }
 
 

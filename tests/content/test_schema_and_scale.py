@@ -17,7 +17,7 @@ from content_svc.usecases import ContentUseCases
 from devstack import Stack
 from tests.content.support import FixedEmbedder, load, unique_sha, use_cases
 
-CONTENT_TABLES = ("structure_nodes", "content_atoms", "atom_vectors", "postings")
+CONTENT_TABLES = ("structure_nodes", "content_atoms", "atom_vectors", "vector_blocks", "postings")
 
 
 def test_every_key_and_unique_constraint_includes_the_book(conninfo, textbook):
@@ -74,8 +74,10 @@ def hundred_books(conninfo: str) -> list[tuple[uuid.UUID, numpy.ndarray]]:
 
 
 ROUTES: dict[str, dict[str, int]] = {
-    # The service's defaults: one book in process, the whole library (12,000 atoms) through the index.
+    # One book in process, the whole library (12,000 atoms) through the index.
     "in-process-and-index": {"search_exact_max_atoms": 10_000, "vector_cache_mb": 64},
+    # The service's defaults: the whole library in process too (its 100 blocks read in one statement).
+    "in-process-throughout": {"search_exact_max_atoms": 150_000, "vector_cache_mb": 64},
     "exact-scan-in-sql": {"search_exact_max_atoms": 1_000_000, "vector_cache_mb": 0},
     "index-always": {"search_exact_max_atoms": 0, "vector_cache_mb": 64},
 }

@@ -190,26 +190,32 @@ def test_listed_books_must_be_ready_and_comparable() -> None:
         _scope(SearchQuery(book_ids=[], vector=[1.0] * 5))
 
 
-@pytest.mark.parametrize(("atoms", "dimension", "subtree", "in_process", "route"), [
-    pytest.param(10_000, 384, False, True, VectorRoute.IN_PROCESS, id="few-atoms-in-process"),
-    pytest.param(10_000, 384, False, False, VectorRoute.EXACT, id="few-atoms-without-cache"),
-    pytest.param(10_001, 384, False, True, VectorRoute.INDEX, id="many-atoms-index"),
-    pytest.param(10_001, 384, True, True, VectorRoute.IN_PROCESS, id="subtree-exact"),
-    pytest.param(10_001, 4001, False, True, VectorRoute.EXACT, id="too-many-dimensions-to-index"),
+MIB = 2**20
+
+
+@pytest.mark.parametrize(("atoms", "dimension", "subtree", "cache_mib", "route"), [
+    pytest.param(10_000, 384, False, 256, VectorRoute.IN_PROCESS, id="few-atoms-in-process"),
+    pytest.param(10_000, 384, False, 0, VectorRoute.EXACT, id="few-atoms-without-cache"),
+    pytest.param(10_001, 384, False, 256, VectorRoute.INDEX, id="many-atoms-index"),
+    pytest.param(10_001, 384, True, 256, VectorRoute.IN_PROCESS, id="subtree-exact"),
+    pytest.param(10_001, 4001, False, 256, VectorRoute.EXACT, id="too-many-dimensions-to-index"),
+    # 10,000 x 1,536 float32 is 58.6 MiB: it would evict itself from a 32 MiB cache on every search.
+    pytest.param(10_000, 1536, False, 32, VectorRoute.INDEX, id="scope-larger-than-the-cache-index"),
+    pytest.param(10_000, 1536, False, 59, VectorRoute.IN_PROCESS, id="scope-that-fits-the-cache"),
+    pytest.param(10_000, 1536, True, 32, VectorRoute.IN_PROCESS, id="subtree-in-process-whatever-its-book"),
 ])
 def test_vectors_are_searched_exactly_for_few_atoms(
-    atoms: int, dimension: int, subtree: bool, in_process: bool, route: VectorRoute
+    atoms: int, dimension: int, subtree: bool, cache_mib: int, route: VectorRoute
 ) -> None:
     scope = SearchScope([_entry("m", dimension, atoms=atoms)], ("m", dimension), False)
-    assert vector_route(scope, subtree, RetrievalSettings(exact_max_atoms=10_000, in_process=in_process)) is route
+    settings = RetrievalSettings(exact_max_atoms=10_000, cache_bytes=cache_mib * MIB)
+    assert vector_route(scope, subtree, settings) is route
 
 
 def test_nearest_is_exact_with_ties_by_book_and_ordinal() -> None:
     def block(rows: list[list[float]], preorders: list[int]) -> VectorBlock:
-        matrix = numpy.asarray(rows, dtype=numpy.float32)
-        matrix /= numpy.linalg.norm(matrix, axis=1, keepdims=True)
-        return VectorBlock(numpy.arange(len(rows), dtype=numpy.int32), numpy.asarray(preorders, dtype=numpy.int32),
-                           matrix)
+        return VectorBlock.from_rows(numpy.arange(len(rows), dtype=numpy.int32),
+                                     numpy.asarray(preorders, dtype=numpy.int32), numpy.asarray(rows))
 
     blocks = [(2, block([[1, 0], [0, 1], [1, 1]], [0, 1, 1])), (1, block([[0, 1], [1, 0.1]], [0, 0]))]
     found = nearest(blocks, numpy.asarray([2.0, 0.0]), 3, None)
@@ -219,6 +225,25 @@ def test_nearest_is_exact_with_ties_by_book_and_ordinal() -> None:
     assert [(c.book_no, c.ordinal) for c in tied] == [(1, 0), (2, 1)]
     within = nearest(blocks, numpy.asarray([1.0, 0.0]), 5, Subtree(book_no=2, first=1, last=1))
     assert [(c.book_no, c.ordinal) for c in within] == [(2, 2), (2, 1)]
+
+
+@pytest.mark.parametrize("non_zero", [pytest.param(3, id="sparse-query"), pytest.param(64, id="dense-query")])
+def test_nearest_ranks_as_a_full_scan_whatever_the_query_touches(non_zero: int) -> None:
+    rng = numpy.random.default_rng(non_zero)
+    rows = [rng.standard_normal((n, 64)) for n in (50, 80)]
+    blocks = [
+        (book_no, VectorBlock.from_rows(numpy.arange(n, dtype=numpy.int32) * 2, numpy.zeros(n, dtype=numpy.int32), m))
+        for book_no, (n, m) in enumerate(((50, rows[0]), (80, rows[1])))
+    ]
+    query = numpy.zeros(64)
+    query[rng.choice(64, non_zero, replace=False)] = rng.standard_normal(non_zero)
+    unit_rows = numpy.vstack(rows) / numpy.linalg.norm(numpy.vstack(rows), axis=1, keepdims=True)
+    expected = unit_rows @ (query / numpy.linalg.norm(query))
+    keys = [(0, 2 * i) for i in range(50)] + [(1, 2 * i) for i in range(80)]
+    best = sorted(range(130), key=lambda i: -expected[i])[:10]
+    found = nearest(blocks, query, 10, None)
+    assert [(c.book_no, c.ordinal) for c in found] == [keys[i] for i in best]
+    assert [c.score for c in found] == pytest.approx([float(expected[i]) for i in best], abs=1e-5)
 
 
 def test_bm25_statistics_are_summed_over_the_searched_books() -> None:
