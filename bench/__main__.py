@@ -233,7 +233,7 @@ def run_scale(books: int, data_dir: Path | None) -> dict[str, Any]:
         embedder = embedder_from_settings(stack.settings)
         results: dict[str, Any] = {"scale": bench_scale(stack, embedder, books=books, atoms_per_book=1000,
                                                         scope_sizes=tuple(sorted({1, 5, min(100, books)})),
-                                                        queries=30)}
+                                                        queries=30, recall_queries=100)}
     results["targets"] = report.check_targets(results)
     results["meta"] = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                        "machine": machine(), "quick": False, "sections": ["scale"],

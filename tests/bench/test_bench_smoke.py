@@ -103,4 +103,4 @@ def test_scale_run_on_a_small_library(tmp_path: Path) -> None:
                                                                          (6, True)]
     for search in scale["search"]:
         assert search["hybrid_p50_ms"] > 0 and search["warm_hybrid_p50_ms"] > 0 and search["queries"] == 30
-        assert 0 < search["recall_at_10"] <= 1 and search["recall_queries"] == 10
+        assert 0 < search["recall_at_10"] <= 1 and search["recall_queries"] == 100
