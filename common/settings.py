@@ -133,11 +133,12 @@ class Settings(BaseSettings):
     # scope are searched exactly, in process from a per-book vector cache of at most VECTOR_CACHE_MB
     # per process while the scope's float32 vectors fit it (0: exact scans in Postgres instead, which
     # cost ~0.9 us per vector: lower the limit then), more through the HNSW index, whose scans
-    # collect HNSW_EF_SEARCH candidates per pass (recall@10 0.96 at 200, 0.99 at 400 on the 100-book
-    # library). The catalogue of ready books is re-read on every change and at least this often.
+    # collect HNSW_EF_SEARCH candidates per pass (pgvector's largest, 1000: library-wide over 1M
+    # atoms recall@10 0.94 against 0.86 at 400, for +5.6 ms; docs/benchmarks.md). The catalogue of
+    # ready books is re-read on every change and at least this often.
     search_exact_max_atoms: int = Field(default=150_000, ge=0)
     vector_cache_mb: int = Field(default=256, ge=0)
-    hnsw_ef_search: int = Field(default=400, ge=10, le=1000)
+    hnsw_ef_search: int = Field(default=1000, ge=10, le=1000)
     catalogue_ttl_seconds: float = Field(default=30.0, gt=0)
 
     # Ingest limits.

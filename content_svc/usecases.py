@@ -59,7 +59,7 @@ class ContentUseCases:
         vectors: VectorCache,
         *,
         retrieval_settings: RetrievalSettings | None = None,
-        ef_search: int = 400,
+        ef_search: int = 1000,
         fusion: FusionWeights | None = None,
         bm25: Bm25 | None = None,
     ) -> None:
