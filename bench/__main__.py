@@ -60,8 +60,8 @@ class Config:
 FULL = Config(
     library_books=100, atoms_per_book=1000, scope_sizes=(1, 5, 100),
     stress_books=100, stress_scope_sizes=(1, 5, 100),
-    search=LoadPlan(levels=(1, 8, 32), requests=(150, 300, 480), max_seconds=15.0),
-    stress_search=LoadPlan(levels=(1, 8), requests=(100, 200), max_seconds=10.0),
+    search=LoadPlan(levels=(1, 8, 32), requests=(150, 1200, 1600), max_seconds=15.0),
+    stress_search=LoadPlan(levels=(1, 8), requests=(100, 800), max_seconds=10.0),
     recall_queries=100, peer_queries=60, envoy_requests=300, user_levels=(1, 8), user_requests=600,
     user_seconds=10.0, upload_megabytes=64, pdf=CORPUS / "thinkpython2.pdf",
 )

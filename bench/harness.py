@@ -72,17 +72,30 @@ class ConnectionPerThread:
         self._address, self._stub_type = address, stub_type
         self._local = threading.local()
         self._channels: list[grpc.Channel] = []
+        self._connected: list[Any] = []
         self._lock = threading.Lock()
+
+    def _open(self) -> Any:
+        # A channel of its own is a connection of its own only with a subchannel pool of its own.
+        channel = grpc.insecure_channel(self._address, options=[*GRPC_OPTIONS, ("grpc.use_local_subchannel_pool", 1)])
+        with self._lock:
+            self._channels.append(channel)
+        return self._stub_type(channel)
+
+    def connect(self, count: int, first_call: Callable[[Any], object]) -> None:
+        """Open `count` connections before a timed run and make a first call on each (connecting, and
+        the server process it reached reading what it caches); the next `count` new threads take them."""
+        for _ in range(count):
+            stub = self._open()
+            first_call(stub)
+            self._connected.append(stub)
 
     def stub(self) -> Any:
         stub = getattr(self._local, "stub", None)
         if stub is None:
-            # A channel of its own is a connection of its own only with a subchannel pool of its own.
-            channel = grpc.insecure_channel(self._address, options=[*GRPC_OPTIONS,
-                                                                    ("grpc.use_local_subchannel_pool", 1)])
             with self._lock:
-                self._channels.append(channel)
-            stub = self._local.stub = self._stub_type(channel)
+                stub = self._connected.pop() if self._connected else None
+            self._local.stub = stub = stub if stub is not None else self._open()
         return stub
 
     def close(self) -> None:

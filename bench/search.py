@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from bench.harness import ConnectionPerThread, auth, ratio, run_load
+from bench.harness import ConnectionPerThread, auth, channel, ratio, run_load
 from common.settings import Settings
 from content_svc.__main__ import use_cases
 from content_svc.contract import Embedder
@@ -76,44 +76,55 @@ def bench_latency(stack: Stack, raw: RawSearch, target: SearchTarget, plan: Load
     metadata = auth(stack, "bench-search")
     queries = target.queries
     requests = [grpc_request(target, q) for q in queries]
-    # Each client thread is a client of its own, on its own connection (as Envoy's workers or several
-    # backends would be): one shared channel serialises the client and reaches one server process.
-    clients = ConnectionPerThread(stack.address("content"), content_service_pb2_grpc.ContentServiceStub)
-    try:
+    address = stack.address("content")
 
-        def via_grpc(i: int) -> object:
-            return clients.stub().SearchContent(requests[i % len(requests)], metadata=metadata, timeout=120)
+    def via_sql(i: int) -> object:
+        return raw.search(target.book_ids, queries[i % len(queries)])
 
-        def via_sql(i: int) -> object:
-            return raw.search(target.book_ids, queries[i % len(queries)])
+    def first_call(stub: content_service_pb2_grpc.ContentServiceStub) -> object:
+        return stub.SearchContent(requests[0], metadata=metadata, timeout=120)
 
-        # Both paths must answer the same thing, or the comparison means nothing.
+    # Both paths must answer the same thing, or the comparison means nothing.
+    with channel(address) as check_channel:
+        stub = content_service_pb2_grpc.ContentServiceStub(check_channel)
         same = sum(
-            [uuid.UUID(r.atom_id) for r in via_grpc(i).results] == via_sql(i)  # type: ignore[attr-defined]
+            [uuid.UUID(r.atom_id) for r in stub.SearchContent(requests[i], metadata=metadata, timeout=120).results]
+            == via_sql(i)
             for i in range(min(5, len(queries)))
         )
-        runs = []
-        for level, count in zip(plan.levels, plan.requests, strict=True):
+    runs = []
+    for level, count in zip(plan.levels, plan.requests, strict=True):
+        # Each client thread is a client of its own, on its own connection opened before the run (as
+        # Envoy's workers or several backends would be): one shared channel serialises the client and
+        # reaches one server process.
+        clients = ConnectionPerThread(address, content_service_pb2_grpc.ContentServiceStub)
+        try:
+            clients.connect(level, first_call)
+
+            def via_grpc(i: int, clients: ConnectionPerThread = clients) -> object:
+                return clients.stub().SearchContent(requests[i % len(requests)], metadata=metadata, timeout=120)
+
             # Alternate which side goes first so neither always runs on a warmer cache.
-            order = [("grpc", via_grpc), ("raw_sql", via_sql)]
+            order = [("grpc", via_grpc, 0), ("raw_sql", via_sql, 3)]
             if level % 2 == 0:
                 order.reverse()
             results = {
-                name: run_load(call, concurrency=level, requests=count, max_seconds=plan.max_seconds).summary()
-                for name, call in order
+                name: run_load(call, concurrency=level, requests=count, max_seconds=plan.max_seconds,
+                               warmup=warmup).summary()
+                for name, call, warmup in order
             }
-            grpc_s, raw_s = results["grpc"], results["raw_sql"]
-            runs.append({
-                "concurrency": level,
-                "grpc": grpc_s,
-                "raw_sql": raw_s,
-                "ratio_p50": ratio(grpc_s["p50_ms"], raw_s["p50_ms"]),
-                "ratio_p95": ratio(grpc_s["p95_ms"], raw_s["p95_ms"]),
-                "ratio_p99": ratio(grpc_s["p99_ms"], raw_s["p99_ms"]),
-                "ratio_throughput": ratio(grpc_s["throughput_rps"], raw_s["throughput_rps"]),
-            })
-    finally:
-        clients.close()
+        finally:
+            clients.close()
+        grpc_s, raw_s = results["grpc"], results["raw_sql"]
+        runs.append({
+            "concurrency": level,
+            "grpc": grpc_s,
+            "raw_sql": raw_s,
+            "ratio_p50": ratio(grpc_s["p50_ms"], raw_s["p50_ms"]),
+            "ratio_p95": ratio(grpc_s["p95_ms"], raw_s["p95_ms"]),
+            "ratio_p99": ratio(grpc_s["p99_ms"], raw_s["p99_ms"]),
+            "ratio_throughput": ratio(grpc_s["throughput_rps"], raw_s["throughput_rps"]),
+        })
     return {
         "atoms": target.atoms,
         "books": len(target.book_ids),
