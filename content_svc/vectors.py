@@ -26,10 +26,6 @@ class VectorCache:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    @property
-    def enabled(self) -> bool:
-        return self.budget_bytes > 0
-
     def blocks(
         self, books: Sequence[CatalogueEntry], load: Callable[[list[int]], dict[int, VectorBlock]]
     ) -> list[tuple[int, VectorBlock]]:
