@@ -103,7 +103,6 @@ class ConnectionPerThread:
             channel.close()
 
 
-
 def machine() -> dict[str, Any]:
     memory_gib = 0.0
     try:
